@@ -1,0 +1,147 @@
+"""Oracles play the user in training and evaluation: they answer from the hidden sentences only.
+
+Every oracle returns the answer and the indices of the hidden sentences it cites, in one call,
+which is what the per-turn rewards are computed from.
+
+Rewards get gamed (BRIEF section 3): a lexical oracle paid the fixed question "What should the
+<objective> include?" on 88% of real tasks, because procedures restate the objective. So the
+offline oracles, by default, give no credit for words of the question that the explicit part
+already contains (``strict=True``); only what the explicit part does not say counts as evidence.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Sequence
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage
+from pydantic import BaseModel, Field
+
+from . import prompts
+from .asker import render_task
+from .llm import Component, LLMComponent, ModelCall, messages, offline_call
+from .state import Explicit, Hidden
+
+ABSTAIN = "I have nothing to add on that."
+
+# Function words plus the scaffolding every question shares: none of them is evidence.
+STOPWORDS = frozenset(
+    """a about above after again all also am an and any are as at be been before being below between both
+    but by can could did do does doing down during each either few for from further had has have having
+    he her here hers him his how i if in into is it its itself just let like me more most my no nor not
+    now of off on once only or other our ours out over own please same she should so some such than
+    that the their theirs them then there these they this those through to too under until up us very
+    was we were what when where which while who whom why will with would you your yours
+    tell know want include included including need needs needed give make use used using get
+    kind sort thing things specific particular exactly way ways anything something there's it's""".split()
+)
+
+
+def terms(text: str) -> list[str]:
+    """Lowercase content words, plural 's' folded, stopwords dropped."""
+    out = []
+    for word in re.findall(r"[a-z0-9]+(?:-[a-z0-9]+)*", text.lower()):
+        if word in STOPWORDS or len(word) < 2:
+            continue
+        if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+            word = word[:-1]
+        out.append(word)
+    return out
+
+
+class OracleReply(BaseModel):
+    """The oracle's structured output: the answer and the hidden sentences it used."""
+
+    answer: str
+    evidence: list[int] = Field(default_factory=list)
+    can_answer: bool = True
+
+
+def clean_evidence(reply: OracleReply, n_hidden: int) -> OracleReply:
+    """Drop out-of-range and duplicate indices; 'cannot answer' cites nothing."""
+    if not reply.can_answer:
+        return OracleReply(answer=reply.answer or ABSTAIN, evidence=[], can_answer=False)
+    seen: list[int] = []
+    for i in reply.evidence:
+        if 0 <= i < n_hidden and i not in seen:
+            seen.append(i)
+    return OracleReply(answer=reply.answer, evidence=seen, can_answer=bool(seen) or reply.can_answer)
+
+
+class RetrievalOracle(Component):
+    """Cites the top-k hidden sentences whose score clears a threshold; answers with them verbatim."""
+
+    def __init__(self, *, top_k: int = 2, threshold: float = 1.0, strict: bool = True):
+        self.top_k = top_k
+        self.threshold = threshold
+        self.strict = strict
+
+    def scores(self, question: str, explicit: Explicit, hidden: Sequence[Hidden]) -> list[float]:
+        raise NotImplementedError
+
+    def run(self, question: str, explicit: Explicit, hidden: list[Hidden]) -> tuple[OracleReply, list[ModelCall]]:
+        scores = self.scores(question, explicit, hidden) if hidden else []
+        ranked = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
+        cited = sorted(i for i in ranked[: self.top_k] if scores[i] >= self.threshold)
+        answer = " ".join(hidden[i]["text"] for i in cited) or ABSTAIN
+        reply = OracleReply(answer=answer, evidence=cited, can_answer=bool(cited))
+        return reply, [offline_call("oracle", self.name, question, answer, reply)]
+
+
+class LexicalOracle(RetrievalOracle):
+    """BM25 over the task's hidden sentences (k1=1.2, b=0.75), abstaining below ``threshold``.
+
+    With ``strict`` (default) the question's terms that occur in the explicit part are ignored.
+    """
+
+    name = "offline-lexical-oracle"
+
+    def scores(self, question: str, explicit: Explicit, hidden: Sequence[Hidden]) -> list[float]:
+        query = set(terms(question))
+        if self.strict:
+            query -= set(terms(render_task(explicit)))
+        docs = [Counter(terms(h["text"])) for h in hidden]
+        n = len(docs)
+        avg = sum(sum(d.values()) for d in docs) / n or 1.0
+        df = Counter(t for d in docs for t in d)
+        out = []
+        for doc in docs:
+            length = sum(doc.values())
+            score = 0.0
+            for t in query & doc.keys():
+                idf = math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5))
+                tf = doc[t]
+                score += idf * tf * 2.2 / (tf + 1.2 * (0.25 + 0.75 * length / avg))
+            out.append(score)
+        return out
+
+
+class LLMOracle(LLMComponent):
+    """The paper's oracle: an LLM sees E and I, answers from I, and cites indices in the same call."""
+
+    role = "oracle"
+    schema = OracleReply
+
+    def prompt(self, question: str, explicit: Explicit, hidden: list[Hidden]) -> list[BaseMessage]:
+        listed = "\n".join(f"[{h['index']}] {h['text']}" for h in hidden) or "(none)"
+        user = prompts.ORACLE_USER.format(task=render_task(explicit), hidden=listed, question=question)
+        return messages(prompts.ORACLE_SYSTEM, user)
+
+    def finish(self, reply: OracleReply, question: str, explicit: Explicit, hidden: list[Hidden]) -> OracleReply:
+        return clean_evidence(reply, len(hidden))
+
+
+def make_oracle(spec: Component | BaseChatModel | str | None) -> Component:
+    """``offline``/``lexical`` → BM25; ``embedding`` → packaged MiniLM; else an LLM oracle."""
+    if isinstance(spec, Component):
+        return spec
+    if spec is None or spec in ("offline", "lexical"):
+        return LexicalOracle()
+    if spec == "embedding":
+        from .embedding_oracle import EmbeddingOracle
+
+        return EmbeddingOracle()
+    return LLMOracle(spec)
