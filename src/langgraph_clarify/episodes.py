@@ -89,7 +89,7 @@ class EpisodeResult(BaseModel):
 
     @property
     def llm_calls(self) -> int:
-        return sum(1 for c in self.calls if c["input_tokens"] or c["output_tokens"] or c["error"])
+        return sum(1 for c in self.calls if not c["model"].startswith("offline"))
 
     @property
     def tokens(self) -> int:

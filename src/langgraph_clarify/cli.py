@@ -1,0 +1,216 @@
+"""``clarify``: validate task files, run clarify episodes (oracle- or human-answered), evaluate."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import uuid
+from collections import Counter
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from pydantic import ValidationError
+
+from .episodes import EpisodeResult, episode_input, run_episode
+from .graph import HUMAN, create_clarify_graph
+from .tasks import FORMATS, MaskedTask, TaskFileError, bundled_tasks_path, load_tasks
+
+
+def _add_task_args(p: argparse.ArgumentParser, many: bool = False) -> None:
+    p.add_argument(
+        "--tasks", type=Path, nargs="+" if many else None, default=[bundled_tasks_path()] if many else None,
+        help="task file(s) (JSONL); default: the bundled task set",
+    )
+    p.add_argument("--format", choices=FORMATS, help="task file format (default: detected from the first row)")
+    p.add_argument("--skip-invalid", action="store_true", help="skip and count bad rows instead of failing")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="clarify", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("tasks", help="validate a task file and summarise it")
+    t.add_argument("path", type=Path)
+    t.add_argument("--format", choices=FORMATS)
+    t.add_argument("--skip-invalid", action="store_true")
+
+    r = sub.add_parser("run", help="run clarify episodes and print transcripts, evidence and rewards")
+    _add_task_args(r)
+    which = r.add_mutually_exclusive_group()
+    which.add_argument("--task", action="append", metavar="ID", help="run this task (repeatable)")
+    which.add_argument("--all", action="store_true", help="run every task in the file (the default)")
+    r.add_argument("--limit", type=int, help="run at most N tasks")
+    r.add_argument("--asker", default="offline", help="offline | openai:<model>[@<base_url>]")
+    r.add_argument("--writer", default="offline", help="offline | openai:<model>[@<base_url>]")
+    r.add_argument("--oracle", default="offline", help="offline | lexical | embedding | openai:<model>[@<base_url>]")
+    r.add_argument("--max-turns", type=int, default=5)
+    r.add_argument("--human", action="store_true", help="answer the questions yourself at the terminal")
+    r.add_argument("--checkpoint", type=Path, help="SQLite file that keeps --human episodes across restarts")
+    r.add_argument("--thread", help="--human: resume this thread id (printed when an episode starts)")
+    r.add_argument("--json", action="store_true", help="print machine-readable results")
+
+    from .evaluation import add_eval_args
+
+    add_eval_args(sub.add_parser("eval", help="replay policies against the oracle, judge drafts, write a report"))
+    return parser
+
+
+def _load(path: Path, fmt: str | None, skip: bool, out: TextIO) -> list[MaskedTask]:
+    task_set = load_tasks(path, fmt, skip_invalid=skip)
+    if task_set.skipped:
+        print(f"skipped {len(task_set.skipped)} invalid row(s) in {path}:", file=sys.stderr)
+        for err in task_set.skipped[:10]:
+            print(f"  {err}", file=sys.stderr)
+    return task_set.tasks
+
+
+def cmd_tasks(args: argparse.Namespace, out: TextIO) -> int:
+    task_set = load_tasks(args.path, args.format, skip_invalid=args.skip_invalid)
+    tasks = task_set.tasks
+    fields = Counter(t.field or "(none)" for t in tasks)
+    hidden = sum(len(t.hidden) for t in tasks)
+    items = sum(len(t.checklist) for t in tasks)
+    print(f"{args.path}: {len(tasks)} tasks, format {task_set.format}", file=out)
+    print(f"  fields: {len(fields)} ({', '.join(f'{k} {v}' for k, v in fields.most_common(8))})", file=out)
+    print(f"  hidden sentences: {hidden} (mean {hidden / len(tasks):.1f} per task)", file=out)
+    print(f"  checklist items: {items} (mean {items / len(tasks):.1f} per task)", file=out)
+    print(f"  gold answers: {sum(t.gold_answer is not None for t in tasks)}", file=out)
+    if task_set.skipped:
+        print(f"  skipped invalid rows: {len(task_set.skipped)}", file=out)
+    return 0
+
+
+def print_episode(task: MaskedTask, result: EpisodeResult, out: TextIO) -> None:
+    print(f"\n=== {task.id} [{task.field or task.source}] {task.objective[:100]}", file=out)
+    for t in result.turns:
+        print(f"Q{t['index'] + 1}: {t['question']}", file=out)
+        print(f"A{t['index'] + 1}: {t['answer']}", file=out)
+        if t["evidence_reward"] is not None:
+            regions = [task.hidden[i].region for i in t["cited"] if i < len(task.hidden)]
+            print(
+                f"    cited {t['cited']} {regions} | evidence {t['evidence_reward']:.0f} "
+                f"novelty {t['novelty_reward']:.0f} coverage {t['coverage']:.2f}"
+                + (" | repeated" if t["repeated"] else ""),
+                file=out,
+            )
+    print(f"stop: {result.stop_reason}" + (f" | error: {result.error}" if result.error else ""), file=out)
+    if result.draft:
+        print("--- draft ---\n" + result.draft.strip()[:1500], file=out)
+
+
+def summary_line(results: Sequence[EpisodeResult]) -> str:
+    def mean(values: list[float]) -> str:
+        return f"{sum(values) / len(values):.3f}" if values else "n/a"
+
+    ok = [r for r in results if r.error is None]
+    return (
+        f"{len(results)} episodes | mean evidence reward {mean([r.evidence_mean for r in ok if r.evidence_mean is not None])}"
+        f" | mean novelty reward {mean([r.novelty_mean for r in ok if r.novelty_mean is not None])}"
+        f" | mean coverage {mean([r.coverage for r in ok])}"
+        f" | questions {sum(len(r.turns) for r in results)} | errors {len(results) - len(ok)}"
+    )
+
+
+def _select(tasks: list[MaskedTask], ids: list[str] | None, limit: int | None) -> list[MaskedTask]:
+    if ids:
+        by_id = {t.id: t for t in tasks}
+        missing = [i for i in ids if i not in by_id]
+        if missing:
+            raise SystemExit(f"error: unknown task id(s): {', '.join(missing)}")
+        tasks = [by_id[i] for i in ids]
+    return tasks[:limit] if limit else tasks
+
+
+def human_episode(
+    graph: Any, task: MaskedTask, config: dict[str, Any], max_turns: int, ask: Callable[[str], str], out: TextIO
+) -> dict[str, Any]:
+    """Drive one episode through interrupt/resume, the same path a server client uses."""
+    from langgraph.types import Command
+
+    snapshot = graph.get_state(config)
+    if not snapshot.values:
+        print(f"(thread {config['configurable']['thread_id']})", file=out)
+        print(task.explicit_text, file=out)
+        graph.invoke(episode_input(task, max_turns), config)
+    while (snapshot := graph.get_state(config)).interrupts:
+        payload = snapshot.interrupts[0].value
+        print(f"\n[{payload['turn']}/{payload['budget']}] {payload['question']}", file=out)
+        try:
+            text = ask("your answer (/stop to end the questions): ")
+        except EOFError:
+            print(f"\npaused; resume with --thread {config['configurable']['thread_id']}", file=out)
+            break
+        resume: Any = {"stop": True} if text.strip() == "/stop" else text
+        try:
+            graph.invoke(Command(resume=resume), config)
+        except ValidationError as exc:
+            print(f"rejected: {exc.errors()[0]['msg']}", file=out)
+    return dict(graph.get_state(config).values)
+
+
+def cmd_run(args: argparse.Namespace, out: TextIO, ask: Callable[[str], str] = input) -> int:
+    tasks = _select(_load(args.tasks or bundled_tasks_path(), args.format, args.skip_invalid, out), args.task, args.limit)
+    results: list[EpisodeResult] = []
+    if args.human:
+        checkpointer = _checkpointer(args.checkpoint)
+        graph = create_clarify_graph(args.asker, args.writer, HUMAN, max_turns=args.max_turns, checkpointer=checkpointer)
+        for task in tasks:
+            thread = args.thread or f"{task.id}-{uuid.uuid4().hex[:8]}"
+            state = human_episode(graph, task, {"configurable": {"thread_id": thread}}, args.max_turns, ask, out)
+            results.append(EpisodeResult.from_state(task, state, args.max_turns))
+            if "draft" not in state:  # paused before the end: keep the rest for later
+                break
+            if not args.json:
+                print_episode(task, results[-1], out)
+    else:
+        graph = create_clarify_graph(args.asker, args.writer, args.oracle, max_turns=args.max_turns)
+        for task in tasks:
+            results.append(run_episode(graph, task, max_turns=args.max_turns))
+            if not args.json:
+                print_episode(task, results[-1], out)
+    if args.json:
+        json.dump([r.model_dump(mode="json") for r in results], out, indent=1)
+        print(file=out)
+    else:
+        print("\n" + summary_line(results), file=out)
+    return 1 if results and all(r.error for r in results) else 0
+
+
+def _checkpointer(path: Path | None) -> Any:
+    if path is None:
+        from langgraph.checkpoint.memory import InMemorySaver
+
+        return InMemorySaver()
+    import sqlite3
+
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    return SqliteSaver(sqlite3.connect(str(path), check_same_thread=False))
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "tasks":
+            return cmd_tasks(args, out)
+        if args.command == "run":
+            return cmd_run(args, out)
+        from .evaluation import cmd_eval
+
+        return cmd_eval(args, out)
+    except TaskFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except (ValueError, ImportError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
