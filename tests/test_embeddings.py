@@ -45,6 +45,12 @@ def encoder() -> Encoder:
     return get_encoder()
 
 
+@pytest.fixture(scope="module")
+def uncached() -> Encoder:
+    """cache_size=0 so every row is really computed (no shortcut through the cache)."""
+    return Encoder(cache_size=0)
+
+
 def test_available_and_singleton(encoder: Encoder) -> None:
     assert embeddings_available()
     assert get_encoder() is encoder
@@ -74,18 +80,16 @@ def test_semantic_ordering(encoder: Encoder) -> None:
     assert related - unrelated > 0.3, (related, unrelated)
 
 
-def test_identical_texts(encoder: Encoder) -> None:
-    fresh = Encoder(cache_size=0)  # bypass the cache so both rows are really computed
-    a, b = fresh.encode([RELATED, RELATED])
+def test_identical_texts(uncached: Encoder) -> None:
+    a, b = uncached.encode([RELATED, RELATED])
     assert float(a @ b) == pytest.approx(1.0, abs=1e-5)
-    c = fresh.encode([RELATED])[0]
+    c = uncached.encode([RELATED])[0]
     assert float(a @ c) == pytest.approx(1.0, abs=1e-5)
 
 
-def test_batch_matches_single(encoder: Encoder) -> None:
-    fresh = Encoder(cache_size=0)
-    batched = fresh.encode(TEXTS, batch_size=4)
-    single = np.vstack([fresh.encode([t], batch_size=1) for t in TEXTS])
+def test_batch_matches_single(uncached: Encoder) -> None:
+    batched = uncached.encode(TEXTS, batch_size=4)
+    single = np.vstack([uncached.encode([t], batch_size=1) for t in TEXTS])
     np.testing.assert_allclose(batched, single, atol=1e-5)
 
 
@@ -136,9 +140,9 @@ def test_rejects_bad_input(encoder: Encoder) -> None:
         encoder.encode(["x"], batch_size=0)
 
 
-def test_concurrent_encode_agrees(encoder: Encoder) -> None:
+def test_concurrent_encode_agrees(encoder: Encoder, uncached: Encoder) -> None:
     texts = [f"Sentence number {i} about topic {i % 7}." for i in range(40)]
-    expected = Encoder(cache_size=0).encode(texts)
+    expected = uncached.encode(texts)
     results: list[np.ndarray] = [None] * 4  # type: ignore[list-item]
 
     def work(k: int) -> None:
@@ -153,32 +157,26 @@ def test_concurrent_encode_agrees(encoder: Encoder) -> None:
         np.testing.assert_allclose(res, expected, atol=1e-5)
 
 
-def _run(code: str) -> str:
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout.strip()
-
-
-def test_import_is_lazy() -> None:
-    out = _run(
-        "import sys, langgraph_clarify.embeddings\n"
-        "print(sorted(m for m in ('numpy', 'onnxruntime', 'tokenizers') if m in sys.modules))"
-    )
-    assert out == "[]"
-
-
-def test_missing_extra_raises_with_hint() -> None:
-    out = _run(
-        "import sys\n"
-        "sys.modules['onnxruntime'] = None  # simulate the extra not being installed\n"
+def test_lazy_import_and_missing_extra() -> None:
+    """One subprocess (the package import is slow): import must not pull the extra, and without
+    onnxruntime get_encoder() must raise EmbeddingsUnavailable naming the extra."""
+    code = (
+        "import sys, langgraph_clarify\n"
+        "heavy = ('numpy', 'onnxruntime', 'tokenizers')\n"
+        "before = {m for m in heavy if m in sys.modules}\n"
         "from langgraph_clarify import embeddings as e\n"
+        "print(sorted({m for m in heavy if m in sys.modules} - before))\n"
+        "print('onnxruntime' in sys.modules)\n"
+        "sys.modules['onnxruntime'] = None  # simulate the extra not being installed\n"
         "print(e.embeddings_available())\n"
         "try:\n"
         "    e.get_encoder()\n"
         "except e.EmbeddingsUnavailable as exc:\n"
         "    print(isinstance(exc, ImportError)); print(exc)\n"
     )
-    lines = out.splitlines()
-    assert lines[:2] == ["False", "True"]
-    assert INSTALL_HINT in lines[2]
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert lines[:4] == ["[]", "False", "False", "True"], lines
+    assert INSTALL_HINT in lines[4]
     assert issubclass(EmbeddingsUnavailable, ImportError)

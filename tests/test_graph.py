@@ -7,7 +7,6 @@ import json
 import sqlite3
 
 import pytest
-from fakes import ScriptedChatModel
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 from pydantic import ValidationError
@@ -16,6 +15,7 @@ from langgraph_clarify import create_clarify_graph
 from langgraph_clarify.episodes import arun_episode, episode_input, run_episode
 from langgraph_clarify.graph import HUMAN
 from langgraph_clarify.tasks import MaskedTask, hide
+from langgraph_clarify.testing import ScriptedChatModel
 
 TASK = MaskedTask(
     id="postmortem",

@@ -20,7 +20,10 @@ from .tasks import FORMATS, MaskedTask, TaskFileError, bundled_tasks_path, load_
 
 def _add_task_args(p: argparse.ArgumentParser, many: bool = False) -> None:
     p.add_argument(
-        "--tasks", type=Path, nargs="+" if many else None, default=[bundled_tasks_path()] if many else None,
+        "--tasks",
+        type=Path,
+        nargs="+" if many else None,
+        default=[bundled_tasks_path()] if many else None,
         help="task file(s) (JSONL); default: the bundled task set",
     )
     p.add_argument("--format", choices=FORMATS, help="task file format (default: detected from the first row)")
@@ -105,9 +108,11 @@ def summary_line(results: Sequence[EpisodeResult]) -> str:
         return f"{sum(values) / len(values):.3f}" if values else "n/a"
 
     ok = [r for r in results if r.error is None]
+    evidence = [r.evidence_mean for r in ok if r.evidence_mean is not None]
+    novelty = [r.novelty_mean for r in ok if r.novelty_mean is not None]
     return (
-        f"{len(results)} episodes | mean evidence reward {mean([r.evidence_mean for r in ok if r.evidence_mean is not None])}"
-        f" | mean novelty reward {mean([r.novelty_mean for r in ok if r.novelty_mean is not None])}"
+        f"{len(results)} episodes | mean evidence reward {mean(evidence)}"
+        f" | mean novelty reward {mean(novelty)}"
         f" | mean coverage {mean([r.coverage for r in ok])}"
         f" | questions {sum(len(r.turns) for r in results)} | errors {len(results) - len(ok)}"
     )
@@ -151,11 +156,15 @@ def human_episode(
 
 
 def cmd_run(args: argparse.Namespace, out: TextIO, ask: Callable[[str], str] = input) -> int:
-    tasks = _select(_load(args.tasks or bundled_tasks_path(), args.format, args.skip_invalid, out), args.task, args.limit)
+    tasks = _select(
+        _load(args.tasks or bundled_tasks_path(), args.format, args.skip_invalid, out), args.task, args.limit
+    )
     results: list[EpisodeResult] = []
     if args.human:
         checkpointer = _checkpointer(args.checkpoint)
-        graph = create_clarify_graph(args.asker, args.writer, HUMAN, max_turns=args.max_turns, checkpointer=checkpointer)
+        graph = create_clarify_graph(
+            args.asker, args.writer, HUMAN, max_turns=args.max_turns, checkpointer=checkpointer
+        )
         for task in tasks:
             thread = args.thread or f"{task.id}-{uuid.uuid4().hex[:8]}"
             state = human_episode(graph, task, {"configurable": {"thread_id": thread}}, args.max_turns, ask, out)

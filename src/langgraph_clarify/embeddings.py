@@ -180,7 +180,7 @@ class Encoder:
         Cached texts are not re-encoded; duplicates within a call are encoded once. Texts are
         sorted by token length before batching so padding (wasted compute) stays small.
         """
-        np = self._np
+        numpy = self._np
         if isinstance(texts, str):
             raise TypeError("encode() takes a sequence of strings; wrap a single text in a list")
         if batch_size < 1:
@@ -190,7 +190,7 @@ class Encoder:
             if not isinstance(text, str):
                 raise TypeError(f"encode() expects str items, got {type(text).__name__}")
         if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
+            return numpy.zeros((0, self.dim), dtype=numpy.float32)
 
         found: dict[str, np.ndarray] = {}
         missing: list[str] = []
@@ -217,7 +217,7 @@ class Encoder:
                 while len(self._cache) > self.cache_size:
                     self._cache.popitem(last=False)
 
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        out = numpy.empty((len(texts), self.dim), dtype=numpy.float32)
         for row, text in enumerate(texts):
             out[row] = found[text]
         return out
@@ -260,11 +260,11 @@ class Encoder:
 
     def _run_batch(self, encodings: Sequence[Any]) -> np.ndarray:
         """Pad to the batch's longest row, run ONNX, pool if needed, L2-normalise."""
-        np = self._np
+        numpy = self._np
         width = max(len(e.ids) for e in encodings)
-        ids = np.full((len(encodings), width), self._pad_id, dtype=np.int64)
-        mask = np.zeros((len(encodings), width), dtype=np.int64)
-        types = np.zeros((len(encodings), width), dtype=np.int64)
+        ids = numpy.full((len(encodings), width), self._pad_id, dtype=numpy.int64)
+        mask = numpy.zeros((len(encodings), width), dtype=numpy.int64)
+        types = numpy.zeros((len(encodings), width), dtype=numpy.int64)
         for row, enc in enumerate(encodings):
             n = len(enc.ids)
             ids[row, :n] = enc.ids
@@ -273,15 +273,15 @@ class Encoder:
         available = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
         feed = {name: available[name] for name in self.input_names}
         (hidden,) = self._session.run([self.output_name], feed)
-        hidden = hidden.astype(np.float32, copy=False)
+        hidden = hidden.astype(numpy.float32, copy=False)
         if self.pooling == "mean":
-            weights = mask[:, :, None].astype(np.float32)
+            weights = mask[:, :, None].astype(numpy.float32)
             summed = (hidden * weights).sum(axis=1)
-            vectors = summed / np.clip(weights.sum(axis=1), 1e-9, None)
+            vectors = summed / numpy.clip(weights.sum(axis=1), 1e-9, None)
         else:
             vectors = hidden
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return (vectors / np.clip(norms, 1e-12, None)).astype(np.float32, copy=False)
+        norms = numpy.linalg.norm(vectors, axis=1, keepdims=True)
+        return (vectors / numpy.clip(norms, 1e-12, None)).astype(numpy.float32, copy=False)
 
 
 _ENCODER: Encoder | None = None

@@ -17,9 +17,7 @@ def episode_input(task: MaskedTask, max_turns: int | None = None) -> ClarifyInpu
     explicit = Explicit(objective=task.objective, input=task.input, field=task.field)
     if task.options:
         explicit["options"] = dict(task.options)
-    data = ClarifyInput(
-        task_id=task.id, explicit=explicit, hidden=[Hidden(**h.model_dump()) for h in task.hidden]
-    )
+    data = ClarifyInput(task_id=task.id, explicit=explicit, hidden=[Hidden(**h.model_dump()) for h in task.hidden])
     if max_turns is not None:
         data["max_turns"] = max_turns
     return data

@@ -11,7 +11,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any, NotRequired, TypeVar
 
 from langchain_core.language_models import BaseChatModel
@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from typing_extensions import TypedDict
 
 T = TypeVar("T", bound=BaseModel)
+Check = Callable[[Any], None]  # raises ValueError when a parsed reply is unusable
 
 OFFLINE = "offline"
 
@@ -81,9 +82,7 @@ def resolve_model(spec: str | BaseChatModel | None, **kwargs: Any) -> BaseChatMo
             opts["base_url"] = base_url
             opts.setdefault("api_key", os.environ.get("OPENAI_API_KEY", "EMPTY"))
         return ChatOpenAI(**opts)
-    raise ValueError(
-        f"unknown model spec {spec!r}: use 'offline', 'openai:<model>' or 'openai:<model>@<base_url>'"
-    )
+    raise ValueError(f"unknown model spec {spec!r}: use 'offline', 'openai:<model>' or 'openai:<model>@<base_url>'")
 
 
 def _to_dicts(messages: list[BaseMessage]) -> list[dict[str, str]]:
@@ -115,9 +114,8 @@ def parse_json(text: str, schema: type[T]) -> T:
 
 
 def schema_instruction(schema: type[BaseModel]) -> str:
-    return (
-        "Reply with a single JSON object and nothing else, matching this JSON schema:\n"
-        + json.dumps(schema.model_json_schema(), separators=(",", ":"))
+    return "Reply with a single JSON object and nothing else, matching this JSON schema:\n" + json.dumps(
+        schema.model_json_schema(), separators=(",", ":")
     )
 
 
@@ -172,7 +170,7 @@ class CallRecorder:
         return self.model.bind(response_format=fmt) if fmt else self.model
 
     def _attempts(
-        self, messages: list[BaseMessage], schema: type[T] | None
+        self, messages: list[BaseMessage], schema: type[T] | None, check: Check | None = None
     ) -> Generator[list[BaseMessage], AIMessage | Exception, tuple[T | str, list[ModelCall]]]:
         """The retry protocol, independent of sync/async: yields requests, receives replies."""
         calls: list[ModelCall] = []
@@ -187,6 +185,8 @@ class CallRecorder:
                 return _reply_text(reply), calls
             try:
                 parsed = parse_json(_reply_text(reply), schema)
+                if check is not None:
+                    check(parsed)
             except ValueError as exc:
                 calls.append(self._record(messages, reply, started, attempt, error=f"parse: {exc}"))
                 if attempt > self.retries:
@@ -198,9 +198,11 @@ class CallRecorder:
             return parsed, calls
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def call(self, messages: list[BaseMessage], schema: type[T] | None = None) -> tuple[T | str, list[ModelCall]]:
-        """Invoke the model; with a schema, parse JSON and retry with the error on failure."""
-        runnable, steps = self._bound(schema), self._attempts(messages, schema)
+    def call(
+        self, messages: list[BaseMessage], schema: type[T] | None = None, check: Check | None = None
+    ) -> tuple[T | str, list[ModelCall]]:
+        """Invoke the model; with a schema, parse JSON (and ``check`` it) and retry with the error on failure."""
+        runnable, steps = self._bound(schema), self._attempts(messages, schema, check)
         request = next(steps)
         while True:
             try:
@@ -213,9 +215,9 @@ class CallRecorder:
                 return done.value
 
     async def acall(
-        self, messages: list[BaseMessage], schema: type[T] | None = None
+        self, messages: list[BaseMessage], schema: type[T] | None = None, check: Check | None = None
     ) -> tuple[T | str, list[ModelCall]]:
-        runnable, steps = self._bound(schema), self._attempts(messages, schema)
+        runnable, steps = self._bound(schema), self._attempts(messages, schema, check)
         request = next(steps)
         while True:
             try:
@@ -281,10 +283,14 @@ class LLMComponent(Component):
     def finish(self, reply: Any, *args: Any) -> Any:
         return reply
 
+    def check(self, *args: Any) -> Check | None:
+        """A validator of the parsed reply that depends on the inputs (e.g. the checklist length)."""
+        return None
+
     def run(self, *args: Any) -> tuple[Any, list[ModelCall]]:
-        reply, calls = self.recorder.call(self.prompt(*args), self.schema)
+        reply, calls = self.recorder.call(self.prompt(*args), self.schema, self.check(*args))
         return self.finish(reply, *args), calls
 
     async def arun(self, *args: Any) -> tuple[Any, list[ModelCall]]:
-        reply, calls = await self.recorder.acall(self.prompt(*args), self.schema)
+        reply, calls = await self.recorder.acall(self.prompt(*args), self.schema, self.check(*args))
         return self.finish(reply, *args), calls

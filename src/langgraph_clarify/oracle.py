@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Sequence
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
@@ -119,6 +120,50 @@ class LexicalOracle(RetrievalOracle):
         return out
 
 
+def strip_explicit(question: str, explicit: Explicit) -> str:
+    """The question without the content words the explicit part already contains."""
+    known = set(terms(render_task(explicit)))
+    kept = [w for w in re.findall(r"\S+", question) if not (set(terms(w)) and set(terms(w)) <= known)]
+    return " ".join(kept)
+
+
+class EmbeddingOracle(RetrievalOracle):
+    """Cosine similarity of packaged MiniLM embeddings (``embeddings`` extra), abstaining below ``threshold``.
+
+    Paraphrases defeat lexical match (BRIEF: hit@1 0.88 vs 0.29 for BM25). With ``strict`` the words
+    of the question that the explicit part already contains are removed before embedding. Hidden
+    sentence embeddings are cached per task (keyed by its sentences), so a question costs one encode.
+    """
+
+    name = "offline-embedding-oracle"
+
+    def __init__(self, *, top_k: int = 2, threshold: float = 0.35, strict: bool = True, cache_size: int = 4096):
+        super().__init__(top_k=top_k, threshold=threshold, strict=strict)
+        from .embeddings import get_encoder
+
+        self.encoder = get_encoder()
+        self._cache: OrderedDict[tuple[str, ...], Any] = OrderedDict()
+        self._cache_size = cache_size
+
+    def hidden_matrix(self, hidden: Sequence[Hidden]) -> Any:
+        key = tuple(h["text"] for h in hidden)
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        matrix = self.encoder.encode(list(key))
+        self._cache[key] = matrix
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return matrix
+
+    def scores(self, question: str, explicit: Explicit, hidden: Sequence[Hidden]) -> list[float]:
+        query = strip_explicit(question, explicit) if self.strict else question
+        if not terms(query):
+            return [0.0] * len(hidden)
+        vector = self.encoder.encode([query])[0]
+        return [float(x) for x in self.hidden_matrix(hidden) @ vector]
+
+
 class LLMOracle(LLMComponent):
     """The paper's oracle: an LLM sees E and I, answers from I, and cites indices in the same call."""
 
@@ -141,7 +186,5 @@ def make_oracle(spec: Component | BaseChatModel | str | None) -> Component:
     if spec is None or spec in ("offline", "lexical"):
         return LexicalOracle()
     if spec == "embedding":
-        from .embedding_oracle import EmbeddingOracle
-
         return EmbeddingOracle()
     return LLMOracle(spec)

@@ -127,16 +127,15 @@ class MaskedTask(BaseModel):
 # A list marker at the start of a line: "* ", "- ", "• ", "1. ", "2) " (group 1 is the indent).
 _LINE_ITEM = re.compile(r"^([ \t]*)(?:[*\-•]|\d{1,2}[.)])[ \t]+(?=\S)")
 # A list marker inside a line: "• ", a "*" bullet (" * Title", "*Title"; never "**bold**" or
-# "x * y"), or "2. "/"2) " right after the end of a sentence ("... papers. 2. Proper citation").
+# "x * y"), or "2. "/"2) "/"- " right after the end of a sentence ("... papers. 2. Proper citation").
 _INLINE_ITEM = re.compile(
     r"[ \t]*•[ \t]*"
     r"|(?:^|(?<=\s))\*(?!\*)[ \t]*(?=[A-Z\"'“\[]|\*\*)"
-    r"|(?<=[.!?;:])[ \t]+\(?\d{1,2}[.)][ \t]+(?=[A-Za-z\"'“(\[])"
+    r"|(?<=[.!?;:])[ \t]+\d{1,2}[.)][ \t]+(?=[A-Za-z\"'“(\[])"
+    r"|(?P<dash>(?<=[.!?;:])[ \t]+-[ \t]+(?=[A-Z]))"
 )
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'“(\[*A-Z0-9])")
 _MARKUP = re.compile(r"\*\*|__|`")
-# Kept for callers that only need to know whether a text is a list.
-_BULLET = re.compile(r"^\s*(?:[*\-•]|\d+[.)])\s+", re.M)
 
 
 def clean(text: str) -> str:
@@ -150,7 +149,7 @@ def _chunks(text: str) -> list[tuple[int, bool, str]]:
     Lines without a marker continue the current chunk (soft wraps); a blank line ends it. Real
     DOLOMITES specs put whole lists on one line ("* A: ... * B: ..."), hence the inline markers.
     """
-    lines: list[list[Any]] = []  # [indent, is_item, text]; None separates paragraphs
+    lines: list[list[Any]] = []  # [indent, is_item, text]
     open_chunk = False
     for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
         if not line.strip():
@@ -162,14 +161,19 @@ def _chunks(text: str) -> list[tuple[int, bool, str]]:
         elif open_chunk:
             lines[-1][2] += " " + line.strip()
         else:
-            lines.append([0, False, line.strip()])
+            lines.append([len(line.expandtabs(4)) - len(line.expandtabs(4).lstrip()), False, line.strip()])
         open_chunk = True
     out: list[tuple[int, bool, str]] = []
     for indent, is_item, body in lines:
-        pieces = _INLINE_ITEM.split(body)
-        for k, piece in enumerate(pieces):
-            if piece.strip():
-                out.append((indent, is_item or k > 0, piece.strip()))
+        # Inline "- x" after a sentence is a sub-point ("... for each topic: - Definitions - Examples").
+        start, level, item = 0, indent, is_item
+        for m in _INLINE_ITEM.finditer(body):
+            if body[start : m.start()].strip():
+                out.append((level, item, body[start : m.start()].strip()))
+            start, item = m.end(), True
+            level = indent + 1 if m.group("dash") else indent
+        if body[start:].strip():
+            out.append((level, item, body[start:].strip()))
     return out
 
 
@@ -221,7 +225,7 @@ def split_items(text: str) -> list[str]:
             continue
         if not is_item and not seen_item and piece.endswith(":"):
             continue  # "The report must contain:" introduces the list
-        if is_item and indent > base and items:
+        if indent > base and items and (is_item or seen_item):  # sub-bullet or indented continuation
             sep = " " if items[-1].endswith((":", ";", ",", ".", "!", "?")) else "; "
             items[-1] = f"{items[-1]}{sep}{piece}"
             continue
@@ -488,7 +492,7 @@ _ANSWER_LETTER = re.compile(r"^(?:the\s+(?:correct\s+)?answer\s+is\s*:?\s*)?\(?(
 
 
 def parse_answer(expected: str) -> str:
-    """"The answer is B." -> "B"; anything without a letter pattern is kept (stripped)."""
+    """Gold letter: "The answer is B." -> "B"; anything without a letter pattern is kept (stripped)."""
     text = expected.strip()
     m = _ANSWER_LETTER.match(text)
     if m and (m.group(1).isupper() or len(text) > 3):
@@ -524,7 +528,7 @@ def split_options(question: str) -> tuple[str, dict[str, str]]:
 
 def _line_sentences(text: str) -> list[str]:
     """Sentences where every line break also ends one (AskBench lists lab values line by line)."""
-    return [s for line in text.split("\n") for s in split_sentences(line)]
+    return split_sentences(re.sub(r"\n+", "\n\n", text))
 
 
 def _askbench(row: dict[str, Any], line: int) -> MaskedTask:
@@ -536,7 +540,17 @@ def _askbench(row: dict[str, Any], line: int) -> MaskedTask:
     ori_stem, ori_options = split_options(r.ori_question.strip())
     have = clean(degraded)
     lacking = [s for s in _line_sentences(ori_stem) if clean(s) not in have]
-    lacking += [f"{k}. {v}" for k, v in ori_options.items() if clean(v) not in have]
+    # An original option is lacking unless the degraded question offers it too (the option text
+    # alone is no proof: "purple ball" may occur in the stem). "Option B: x", not "B. x": the
+    # sentence splitter would cut "B." off as a sentence of its own.
+    offered = {clean(v) for v in options.values()}
+    for k, v in ori_options.items():
+        if clean(v) not in offered and not re.search(rf"\(?{k}[.)]\s*{re.escape(clean(v))}", have):
+            lacking.append(f"Option {k}: {v}")
+    # The lacking sentences are already split; hide() would cut an option such as "Option B: x. y?"
+    # into pieces, some of which the degraded question does contain.
+    hidden = hide([("removed", r.degraded_info)])
+    hidden += [HiddenSentence(index=len(hidden) + k, text=s, region="original") for k, s in enumerate(lacking)]
     expected = r.expected_answer
     return MaskedTask(
         id=f"askbench-{line}",
@@ -544,8 +558,8 @@ def _askbench(row: dict[str, Any], line: int) -> MaskedTask:
         source="askbench",
         objective=stem or degraded,
         options=options,
-        hidden=hide([("removed", r.degraded_info)] + [("original", s) for s in lacking]),
-        gold_answer=parse_answer(str(expected)) or None if expected is not None else None,
+        hidden=hidden,
+        gold_answer=(parse_answer(str(expected)) or None) if expected is not None else None,
     )
 
 
@@ -627,7 +641,9 @@ def _decode(raw: bytes) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        hint = " (the line ends early: truncated?)" if exc.pos >= len(text.rstrip()) else ""
+        stripped = text.rstrip()
+        truncated = exc.pos >= len(stripped) or not stripped.endswith(("}", "]"))
+        hint = " (the line ends early: truncated?)" if truncated else ""
         raise _RowError(None, f"invalid JSON: {exc.msg} at column {exc.colno}{hint}") from None
     except RecursionError:
         raise _RowError(None, "invalid JSON: nested too deeply") from None
@@ -659,14 +675,15 @@ def load_tasks(path: str | Path, format: str | None = None, *, skip_invalid: boo
         rows += 1
         try:
             row = _decode(raw)
-            if fmt is None:
+            row_format = fmt
+            if row_format is None:
                 if not isinstance(row, dict):
                     raise _RowError(None, f"expected a JSON object, got {_json_type(row)}")
                 try:
-                    detected = detect_format(row)
+                    row_format = detect_format(row)
                 except ValueError as exc:
                     raise _RowError(None, str(exc)) from None
-            task = _convert(row, fmt or detected, lineno)
+            task = _convert(row, row_format, lineno)
             if task.id in first_line:
                 raise _RowError("id", f"duplicate id {task.id!r} (first used on line {first_line[task.id]})")
         except _RowError as exc:
@@ -675,7 +692,7 @@ def load_tasks(path: str | Path, format: str | None = None, *, skip_invalid: boo
                 raise err from None
             skipped.append(err)
             continue
-        fmt = fmt or detected
+        fmt = row_format
         first_line[task.id] = lineno
         tasks.append(task)
     if rows == 0:

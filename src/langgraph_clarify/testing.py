@@ -1,4 +1,4 @@
-"""Deterministic stand-ins for chat models (subclassing langchain-core's fakes)."""
+"""Deterministic stand-in chat models for tests and benchmarks (subclassing langchain-core's fakes)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackMana
 from langchain_core.language_models.fake_chat_models import FakeMessagesListChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
+from pydantic import Field
 
 Reply = str | Exception | Callable[[list[BaseMessage]], str]
 
@@ -20,8 +21,8 @@ class ScriptedChatModel(FakeMessagesListChatModel):
     every prompt it receives. The last entry repeats when the script runs out."""
 
     script: list[Any]
-    prompts: list[list[BaseMessage]] = []
-    responses: list[BaseMessage] = []
+    prompts: list[list[BaseMessage]] = Field(default_factory=list)
+    responses: list[BaseMessage] = Field(default_factory=list)
     latency: float = 0.0
     model: str = "scripted"
 

@@ -1,0 +1,79 @@
+"""Eval runner throughput with a stand-in LLM that sleeps 50 ms per call.
+
+256 episodes of 5 turns at concurrency 32; ideal throughput = concurrency / per-episode latency,
+where the per-episode latency is measured by running single episodes alone. Target: ratio >= 0.8.
+Prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from langgraph_clarify.asker import LLMAsker
+from langgraph_clarify.episodes import arun_episode
+from langgraph_clarify.evaluation import EvalConfig, Policy, run_eval_async
+from langgraph_clarify.graph import create_clarify_graph
+from langgraph_clarify.tasks import MaskedTask, hide
+from langgraph_clarify.testing import ScriptedChatModel
+
+
+def _tasks(n: int) -> list[MaskedTask]:
+    hidden = hide([("procedure", "First gather the logs. Then interview the team."),
+                   ("output", "* Summary: one paragraph. * Timeline: a table with UTC times.")])
+    return [MaskedTask(id=f"t{i}", objective=f"Write report {i}", input="An outage happened.", hidden=hidden)
+            for i in range(n)]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--episodes", type=int, default=256)
+    ap.add_argument("--concurrency", type=int, default=32)
+    ap.add_argument("--latency", type=float, default=0.05)
+    ap.add_argument("--turns", type=int, default=5)
+    args = ap.parse_args()
+
+    def model(reply: str) -> ScriptedChatModel:
+        return ScriptedChatModel(script=[reply], latency=args.latency)
+
+    asker = model('{"action": "ask", "question": "What format should it take?"}')
+    oracle = model('{"answer": "A table with UTC times.", "evidence": [3]}')
+    writer = model("Final report.")
+    tasks = _tasks(args.episodes)
+
+    graph = create_clarify_graph(LLMAsker(asker), writer, oracle, max_turns=args.turns)
+    started = time.perf_counter()
+    for task in tasks[:4]:
+        asyncio.run(arun_episode(graph, task))
+    single = (time.perf_counter() - started) / 4
+
+    with tempfile.TemporaryDirectory() as out:
+        jsonl = Path(out) / "tasks.jsonl"
+        jsonl.write_text("\n".join(
+            json.dumps({"id": t.id, "objective": t.objective, "input": t.input,
+                        "procedure": "First gather the logs. Then interview the team.",
+                        "output_spec": "* Summary: one paragraph. * Timeline: a table with UTC times."})
+            for t in tasks) + "\n")
+        cfg = EvalConfig(tasks=[jsonl], policies=[Policy("llm", LLMAsker(asker))], turn_budgets=[args.turns],
+                         writer=writer, oracle=oracle, judge="lexical", out=Path(out) / "run",
+                         concurrency=args.concurrency, progress=False)
+        started = time.perf_counter()
+        rows = asyncio.run(run_eval_async(cfg))
+        elapsed = time.perf_counter() - started
+    errors = sum(1 for r in rows if r.get("error"))
+    ideal = args.concurrency / single
+    actual = len(rows) / elapsed
+    print(json.dumps({
+        "episodes": len(rows), "errors": errors, "concurrency": args.concurrency, "llm_latency_s": args.latency,
+        "calls_per_episode": round(sum(r["llm_calls"] for r in rows) / len(rows), 2),
+        "single_episode_s": round(single, 4), "elapsed_s": round(elapsed, 3),
+        "throughput_eps": round(actual, 2), "ideal_eps": round(ideal, 2), "ratio": round(actual / ideal, 3),
+    }))
+
+
+if __name__ == "__main__":
+    main()

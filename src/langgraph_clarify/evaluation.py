@@ -1,0 +1,309 @@
+"""Replay policies against the oracle over task sets, judge every draft, and keep every result.
+
+Each finished episode is appended to ``DIR/results.jsonl`` at once, so a crash or kill loses at most
+the episodes in flight, and ``--resume`` skips what is already there. The summary and the report are
+recomputed from that file, so they are the same however the run was interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from .asker import HeuristicAsker, LLMAsker
+from .episodes import EpisodeResult, arun_episode
+from .graph import create_clarify_graph
+from .judge import JudgeResult, ajudge_draft, make_judge
+from .llm import Component
+from .tasks import MaskedTask, bundled_tasks_path, load_tasks
+
+RESULTS = "results.jsonl"
+
+
+@dataclass
+class Policy:
+    """An asker under evaluation. ``budget`` fixes the turn budget (``direct`` never asks)."""
+
+    name: str
+    asker: Component | str
+    budget: int | None = None
+
+
+@dataclass
+class EvalConfig:
+    tasks: list[Path] = field(default_factory=lambda: [bundled_tasks_path()])
+    policies: list[str | Policy] = field(default_factory=lambda: ["direct", "offline"])
+    turn_budgets: list[int] = field(default_factory=lambda: [5])
+    # strings as on the command line, or model/component objects (as benchmarks and tests pass)
+    writer: Any = "offline"
+    oracle: Any = "offline"
+    judge: Any = "offline"
+    llm: str | None = None  # the model behind the 'vanilla' policy
+    out: Path = Path("runs/eval")
+    concurrency: int = 8
+    limit: int | None = None
+    resume: bool = False
+    seed: int = 0
+    pairwise: list[tuple[str, str]] = field(default_factory=list)
+    pairwise_judge: str | None = None
+    format: str | None = None
+    skip_invalid: bool = False
+    progress: bool = True
+
+
+def make_policy(spec: str | Policy, llm: str | None) -> Policy:
+    """``direct``, ``offline``, ``vanilla`` (needs ``--llm``), a model string, or ``label=model``."""
+    if isinstance(spec, Policy):
+        return spec
+    label, _, model = spec.partition("=")
+    if not model:
+        label, model = spec, spec
+    if model == "direct":
+        return Policy(label, HeuristicAsker(), budget=0)
+    if model == "offline":
+        return Policy(label, HeuristicAsker())
+    if model == "vanilla":
+        if not llm:
+            raise ValueError("policy 'vanilla' needs --llm MODEL (e.g. openai:gpt-4o)")
+        return Policy(label, LLMAsker(llm))
+    return Policy(label, LLMAsker(model))
+
+
+def episode_key(policy: str, budget: int, dataset: str, task_id: str) -> str:
+    return f"{policy}|{budget}|{dataset}|{task_id}"
+
+
+def read_results(path: Path) -> list[dict[str, Any]]:
+    """Rows of a results file; a line cut short by a kill is dropped (that episode reruns)."""
+    rows: list[dict[str, Any]] = []
+    if not path.exists():
+        return rows
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return rows
+
+
+def _prepare_out(cfg: EvalConfig) -> dict[str, dict[str, Any]]:
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    path = cfg.out / RESULTS
+    if path.exists() and not cfg.resume:
+        raise FileExistsError(f"{path} exists: pass --resume to continue it, or choose another --out")
+    rows = read_results(path)
+    # rewrite without a torn last line so appends start on a fresh line
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    os.replace(tmp, path)
+    return {r["key"]: r for r in rows}
+
+
+def _row(
+    policy: Policy,
+    budget: int,
+    dataset: str,
+    task: MaskedTask,
+    result: EpisodeResult,
+    judge: JudgeResult,
+    elapsed: float,
+) -> dict[str, Any]:
+    return {
+        "key": episode_key(policy.name, budget, dataset, task.id),
+        "policy": policy.name,
+        "dataset": dataset,
+        **result.model_dump(mode="json"),
+        "max_turns": budget,
+        "regions": [h.region for h in task.hidden],
+        "evidence_mean": result.evidence_mean,
+        "novelty_mean": result.novelty_mean,
+        "coverage": result.coverage,
+        "repeated": result.repeated,
+        "llm_calls": result.llm_calls + sum(1 for c in judge.calls if not c["model"].startswith("offline")),
+        "tokens": result.tokens + sum(c["input_tokens"] + c["output_tokens"] for c in judge.calls),
+        "judge": judge.model_dump(mode="json"),
+        "elapsed_s": round(elapsed, 4),
+    }
+
+
+def load_datasets(cfg: EvalConfig) -> dict[str, list[MaskedTask]]:
+    datasets: dict[str, list[MaskedTask]] = {}
+    for path in cfg.tasks:
+        name = Path(path).stem
+        tasks = load_tasks(path, cfg.format, skip_invalid=cfg.skip_invalid).tasks
+        datasets[name] = tasks[: cfg.limit] if cfg.limit else tasks
+    return datasets
+
+
+async def run_eval_async(cfg: EvalConfig) -> list[dict[str, Any]]:
+    """Run every (policy, budget, task) episode not yet in the results file; return all rows."""
+    done = _prepare_out(cfg)
+    datasets = load_datasets(cfg)
+    policies = [make_policy(p, cfg.llm) for p in cfg.policies]
+    judge = make_judge(cfg.judge)
+    graphs = {p.name: create_clarify_graph(p.asker, cfg.writer, cfg.oracle) for p in policies}
+    work = [
+        (p, b, name, task)
+        for name, tasks in datasets.items()
+        for p in policies
+        for b in ([p.budget] if p.budget is not None else cfg.turn_budgets)
+        for task in tasks
+        if episode_key(p.name, b, name, task.id) not in done
+    ]
+    path = cfg.out / RESULTS
+    semaphore = asyncio.Semaphore(cfg.concurrency)
+    bar = _progress(len(work), len(done), cfg.progress)
+
+    async def one(policy: Policy, budget: int, dataset: str, task: MaskedTask) -> dict[str, Any]:
+        async with semaphore:
+            started = time.perf_counter()
+            result = await arun_episode(graphs[policy.name], task, max_turns=budget)
+            try:
+                verdict = await ajudge_draft(task, result.draft, judge)
+            except Exception as exc:  # a judge bug must not lose the episode
+                verdict = JudgeResult(method=judge.name, error=f"{type(exc).__name__}: {exc}")
+            return _row(policy, budget, dataset, task, result, verdict, time.perf_counter() - started)
+
+    with path.open("a", encoding="utf-8") as fh:
+        for future in asyncio.as_completed([one(*w) for w in work]):
+            row = await future
+            fh.write(json.dumps(row) + "\n")
+            fh.flush()
+            done[row["key"]] = row
+            bar.update(1)
+    bar.close()
+    return list(done.values())
+
+
+class _NoBar:
+    def update(self, n: int) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _progress(total: int, initial: int, enabled: bool) -> Any:
+    if not enabled:
+        return _NoBar()
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return _NoBar()
+    return tqdm(total=total + initial, initial=initial, desc="episodes", unit="ep", file=sys.stderr)
+
+
+def run_eval(cfg: EvalConfig) -> dict[str, Any]:
+    """Run the episodes, then write ``summary.json`` and ``report.md`` with plots; return the summary."""
+    from .report import summarize, write_report
+
+    rows = asyncio.run(run_eval_async(cfg))
+    tasks = {(name, t.id): t for name, ts in load_datasets(cfg).items() for t in ts}
+    summary = summarize(rows, seed=cfg.seed)
+    if cfg.pairwise:
+        from .report import pairwise_outcomes
+
+        summary["pairwise"] = pairwise_outcomes(rows, tasks, cfg.pairwise, cfg.pairwise_judge)
+    (cfg.out / "summary.json").write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    write_report(rows, summary, cfg.out)
+    return summary
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        values = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from exc
+    if not values or any(v < 0 for v in values):
+        raise argparse.ArgumentTypeError("turn budgets must be non-negative integers")
+    return values
+
+
+def _pair(text: str) -> tuple[str, str]:
+    a, sep, b = text.partition(":")
+    if not sep or not a or not b:
+        raise argparse.ArgumentTypeError(f"expected POLICY_A:POLICY_B, got {text!r}")
+    return a, b
+
+
+def add_eval_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tasks", type=Path, nargs="+", default=[bundled_tasks_path()], help="task files")
+    p.add_argument("--format", help="task file format for all files (default: detected)")
+    p.add_argument("--skip-invalid", action="store_true")
+    p.add_argument(
+        "--policy",
+        nargs="+",
+        default=["direct", "offline"],
+        help="direct | offline | vanilla | <model> | label=<model>",
+    )
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--max-turns", type=int, help="one turn budget")
+    budget.add_argument("--turn-budgets", type=_ints, help="several budgets, e.g. 0,1,3,5")
+    p.add_argument("--writer", default="offline", help="fixed across policies (default: offline)")
+    p.add_argument("--oracle", default="offline", help="offline | lexical | embedding | <model>")
+    p.add_argument("--judge", default="offline", help="offline | embedding | lexical | <model>")
+    p.add_argument("--llm", help="model for the 'vanilla' policy")
+    p.add_argument("--pairwise", type=_pair, action="append", default=[], metavar="A:B")
+    p.add_argument("--pairwise-judge", help="model for pairwise judging (default: offline comparison)")
+    p.add_argument("--out", type=Path, default=Path("runs/eval"))
+    p.add_argument("--concurrency", type=int, default=8)
+    p.add_argument("--limit", type=int, help="at most N tasks per file")
+    p.add_argument("--resume", action="store_true", help="continue DIR/results.jsonl, skipping finished episodes")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true")
+
+
+def config_from_args(args: argparse.Namespace) -> EvalConfig:
+    budgets = args.turn_budgets or [args.max_turns if args.max_turns is not None else 5]
+    return EvalConfig(
+        tasks=list(args.tasks),
+        policies=list(args.policy),
+        turn_budgets=budgets,
+        writer=args.writer,
+        oracle=args.oracle,
+        judge=args.judge,
+        llm=args.llm,
+        out=args.out,
+        concurrency=args.concurrency,
+        limit=args.limit,
+        resume=args.resume,
+        seed=args.seed,
+        pairwise=list(args.pairwise),
+        pairwise_judge=args.pairwise_judge,
+        format=args.format,
+        skip_invalid=args.skip_invalid,
+        progress=not args.no_progress,
+    )
+
+
+def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
+    cfg = config_from_args(args)
+    summary = run_eval(cfg)
+    for line in summary_table(summary["groups"]):
+        print(line, file=out)
+    print(f"\nwrote {cfg.out / RESULTS}, {cfg.out / 'summary.json'} and {cfg.out / 'report.md'}", file=out)
+    return 0
+
+
+def summary_table(groups: Iterable[dict[str, Any]]) -> list[str]:
+    def f(v: float | None) -> str:
+        return "n/a" if v is None else f"{v:.3f}"
+
+    lines = [
+        f"{'dataset':<28} {'policy':<16} {'turns':>5} {'n':>5} {'score':>7} {'95% CI':>15} "
+        f"{'evid':>6} {'novel':>6} {'cover':>6} {'err':>4}"
+    ]
+    for g in groups:
+        ci = f"[{f(g['score_ci'][0])}, {f(g['score_ci'][1])}]" if g["score_ci"] else "n/a"
+        lines.append(
+            f"{g['dataset'][:28]:<28} {g['policy'][:16]:<16} {g['max_turns']:>5} {g['n']:>5} {f(g['score']):>7} "
+            f"{ci:>15} {f(g['evidence']):>6} {f(g['novelty']):>6} {f(g['coverage']):>6} {g['errors']:>4}"
+        )
+    return lines

@@ -1,0 +1,287 @@
+"""Judges: score a draft against its task's checklist or gold answer, and compare two policies.
+
+- :class:`LLMChecklistJudge` follows the paper: a frozen LLM marks each checklist item met (1) or
+  not (0); score = mean. It must reply ``{"grade", "out_of", "items", "comments"}`` with
+  ``out_of`` equal to the number of items, else it is asked again; a judge that still fails leaves
+  the score *missing* with the reason, never zero.
+- :class:`OfflineChecklistJudge` needs no LLM. An item is met when some window of one or two draft
+  sentences is close to it: cosine >= ``EMBED_THRESHOLD`` with the packaged MiniLM embeddings, or,
+  without the ``embeddings`` extra, at least ``LEXICAL_THRESHOLD`` of the item's content words
+  (words of the explicit part excluded, so restating the prompt earns nothing). It measures whether
+  the draft *covers* each requirement, not whether it is correct or well written.
+- :class:`AnswerJudge` scores tasks with a gold answer (MediQ, AskBench) by exact option letter,
+  read from replies like "The answer is B." or "**Answer: (b)**".
+- :class:`PairwiseJudge` compares two policies' questions and drafts for the same task, judged in
+  both orders to cancel position bias (win/tie/lose for the first policy).
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage
+from pydantic import BaseModel, Field
+
+from .asker import render_task
+from .llm import Check, Component, LLMComponent, LLMError, ModelCall, messages, offline_call
+from .oracle import terms
+from .tasks import MaskedTask, split_sentences
+
+EMBED_THRESHOLD = 0.6
+LEXICAL_THRESHOLD = 0.5
+
+
+class JudgeResult(BaseModel):
+    """A judged draft. ``score`` is None when it could not be judged; ``error`` says why."""
+
+    method: str
+    score: float | None = None
+    met: list[int] | None = None
+    out_of: int = 0
+    comments: str = ""
+    error: str | None = None
+    calls: list[ModelCall] = Field(default_factory=list)
+
+
+class ChecklistVerdict(BaseModel):
+    grade: int
+    out_of: int
+    items: list[int]
+    comments: str = ""
+
+
+CHECKLIST_SYSTEM = """You grade a written output against a checklist. For each numbered item, \
+decide whether the output meets it (1) or not (0). Be strict: an item is met only if the output \
+clearly satisfies it. Reply with JSON only: {"grade": <number of items met>, "out_of": <number of \
+items>, "items": [1 or 0 for each item, in order], "comments": "<one or two sentences>"}."""
+
+CHECKLIST_USER = """Task: {objective}
+
+Checklist ({n} items):
+{items}
+
+Output to grade:
+<<<
+{draft}
+>>>"""
+
+
+class LLMChecklistJudge(LLMComponent):
+    role = "judge"
+    schema = ChecklistVerdict
+
+    def prompt(self, task: MaskedTask, draft: str) -> list[BaseMessage]:
+        items = "\n".join(f"{i + 1}. {c}" for i, c in enumerate(task.checklist))
+        user = CHECKLIST_USER.format(objective=task.objective, n=len(task.checklist), items=items, draft=draft)
+        return messages(CHECKLIST_SYSTEM, user)
+
+    def check(self, task: MaskedTask, draft: str) -> Check:
+        n = len(task.checklist)
+
+        def valid(v: ChecklistVerdict) -> None:
+            if v.out_of != n:
+                raise ValueError(f"out_of is {v.out_of} but the checklist has {n} items")
+            if len(v.items) != n or any(x not in (0, 1) for x in v.items):
+                raise ValueError(f"items must be {n} values of 0 or 1")
+            if v.grade != sum(v.items):
+                raise ValueError(f"grade {v.grade} differs from the {sum(v.items)} items marked 1")
+
+        return valid
+
+    def finish(self, verdict: ChecklistVerdict, task: MaskedTask, draft: str) -> JudgeResult:
+        return JudgeResult(
+            method=f"llm:{self.name}",
+            score=verdict.grade / verdict.out_of,
+            met=verdict.items,
+            out_of=verdict.out_of,
+            comments=verdict.comments,
+        )
+
+
+def _windows(text: str) -> list[str]:
+    sentences = [s for line in text.splitlines() for s in split_sentences(line)]
+    return sentences + [f"{a} {b}" for a, b in itertools.pairwise(sentences)]
+
+
+class OfflineChecklistJudge(Component):
+    """Checklist coverage without an LLM (embedding if installed, else lexical); see module doc."""
+
+    def __init__(self, method: Literal["auto", "embedding", "lexical"] = "auto"):
+        if method == "auto":
+            from .embeddings import embeddings_available
+
+            method = "embedding" if embeddings_available() else "lexical"
+        self.method = method
+        self.name = f"offline-{method}-judge"
+
+    def _met_lexical(self, task: MaskedTask, windows: list[str]) -> list[int]:
+        explicit = set(terms(task.explicit_text))
+        window_terms = [set(terms(w)) for w in windows]
+        met = []
+        for item in task.checklist:
+            wanted = set(terms(item)) - explicit or set(terms(item))
+            best = max((len(wanted & w) / len(wanted) for w in window_terms), default=0.0) if wanted else 0.0
+            met.append(int(best >= LEXICAL_THRESHOLD))
+        return met
+
+    def _met_embedding(self, task: MaskedTask, windows: list[str]) -> list[int]:
+        from .embeddings import get_encoder
+
+        if not windows:
+            return [0] * len(task.checklist)
+        encoder = get_encoder()
+        sims = encoder.encode(task.checklist) @ encoder.encode(windows).T
+        return [int(row.max() >= EMBED_THRESHOLD) for row in sims]
+
+    def run(self, task: MaskedTask, draft: str) -> tuple[JudgeResult, list[ModelCall]]:
+        windows = _windows(draft)
+        met = self._met_embedding(task, windows) if self.method == "embedding" else self._met_lexical(task, windows)
+        result = JudgeResult(method=self.name, score=sum(met) / len(met), met=met, out_of=len(met))
+        return result, [offline_call("judge", self.name, draft, str(met))]
+
+
+_LETTER_PATTERNS = (
+    re.compile(r"answer\s*(?:is|:)?\s*(?:option\s*)?[(\[]?\s*([A-J])\b(?![a-z])", re.I),
+    re.compile(r"^\s*[(\[]?([A-J])[)\].:]?\s*$", re.M),
+    re.compile(r"\boption\s*[(\[]?([A-J])\b", re.I),
+)
+
+
+def extract_choice(text: str, options: dict[str, str] | None = None) -> str | None:
+    """The option letter a reply commits to (its last explicit statement wins), else None."""
+    cleaned = text.replace("*", "")
+    for pattern in _LETTER_PATTERNS:
+        found = pattern.findall(cleaned)
+        if found:
+            return found[-1].upper()
+    if options:
+        lowered = cleaned.lower()
+        hits = [k for k, v in options.items() if v and v.lower() in lowered]
+        if len(hits) == 1:
+            return hits[0]
+    return None
+
+
+class AnswerJudge(Component):
+    name = "answer-judge"
+
+    def run(self, task: MaskedTask, draft: str) -> tuple[JudgeResult, list[ModelCall]]:
+        choice = extract_choice(draft, task.options)
+        gold = (task.gold_answer or "").strip().upper()
+        if choice is None:
+            result = JudgeResult(method=self.name, score=0.0, met=[0], out_of=1, comments="no option letter found")
+        else:
+            ok = int(choice == gold)
+            result = JudgeResult(method=self.name, score=float(ok), met=[ok], out_of=1, comments=f"chose {choice}")
+        return result, []
+
+
+def judge_draft(task: MaskedTask, draft: str | None, checklist_judge: Component) -> JudgeResult:
+    """Score one draft: checklist if the task has one, else gold answer; failures leave it missing."""
+    if draft is None:
+        return JudgeResult(method="none", error="no draft")
+    judge: Component = checklist_judge if task.checklist else AnswerJudge()
+    if not task.checklist and task.gold_answer is None:
+        return JudgeResult(method="none", error="task has neither checklist nor gold answer")
+    try:
+        result, calls = judge.run(task, draft)
+    except LLMError as exc:
+        return JudgeResult(method=f"llm:{judge.name}", error=str(exc), calls=exc.calls)
+    result.calls = calls
+    return result
+
+
+async def ajudge_draft(task: MaskedTask, draft: str | None, checklist_judge: Component) -> JudgeResult:
+    if draft is None or not task.checklist or not isinstance(checklist_judge, LLMComponent):
+        return judge_draft(task, draft, checklist_judge)
+    try:
+        result, calls = await checklist_judge.arun(task, draft)
+    except LLMError as exc:
+        return JudgeResult(method=f"llm:{checklist_judge.name}", error=str(exc), calls=exc.calls)
+    result.calls = calls
+    return result
+
+
+def make_judge(spec: Component | BaseChatModel | str | None) -> Component:
+    """``offline`` (auto), ``embedding``, ``lexical``, or a model / model string for the LLM judge."""
+    if isinstance(spec, Component):
+        return spec
+    if spec is None or spec == "offline":
+        return OfflineChecklistJudge()
+    if spec in ("embedding", "lexical"):
+        return OfflineChecklistJudge(spec)  # type: ignore[arg-type]
+    return LLMChecklistJudge(spec)
+
+
+# ---- pairwise ----------------------------------------------------------------------------------
+
+Outcome = Literal["win", "tie", "lose"]
+
+
+class PairVerdict(BaseModel):
+    better: Literal["A", "B", "tie"]
+    reason: str = ""
+
+
+PAIR_SYSTEM = """You compare two assistants working on the same under-specified task. \
+{what} Judge which is better: {criterion} Reply with JSON only: {{"better": "A" | "B" | "tie", \
+"reason": "<one sentence>"}}."""
+
+PAIR_CRITERIA = {
+    "questions": (
+        "Each asked the user some questions before writing.",
+        "better questions ask for information the task does not already give and that would change the result.",
+    ),
+    "draft": ("Each wrote a final output.", "the better output completes the task more fully and appropriately."),
+}
+
+
+def _side(kind: str, episode: dict[str, Any]) -> str:
+    if kind == "questions":
+        return "\n".join(f"- {t['question']}" for t in episode.get("turns", [])) or "(asked nothing)"
+    return episode.get("draft") or "(no output)"
+
+
+class PairwiseJudge(LLMComponent):
+    """LLM pairwise preference; :meth:`compare` asks in both orders and reconciles them."""
+
+    role = "judge"
+    schema = PairVerdict
+
+    def prompt(self, kind: str, task: MaskedTask, first: dict[str, Any], second: dict[str, Any]) -> list[BaseMessage]:
+        what, criterion = PAIR_CRITERIA[kind]
+        user = f"{render_task(task.explicit.model_dump())}\n\nA:\n{_side(kind, first)}\n\nB:\n{_side(kind, second)}"
+        return messages(PAIR_SYSTEM.format(what=what, criterion=criterion), user)
+
+
+def reconcile(forward: str, backward: str) -> Outcome:
+    """Combine A-vs-B and B-vs-A verdicts for the first policy; disagreement is a tie."""
+    first = {"A": 1, "B": -1, "tie": 0}[forward] - {"A": 1, "B": -1, "tie": 0}[backward]
+    return "win" if first > 0 else "lose" if first < 0 else "tie"
+
+
+def compare_offline(kind: str, a: dict[str, Any], b: dict[str, Any]) -> Outcome:
+    """Without an LLM: questions by hidden sentences newly uncovered, drafts by judge score."""
+    if kind == "questions":
+        sa = sum(len(t["new_cited"]) for t in a.get("turns", []))
+        sb = sum(len(t["new_cited"]) for t in b.get("turns", []))
+    else:
+        sa = (a.get("judge") or {}).get("score") or 0.0
+        sb = (b.get("judge") or {}).get("score") or 0.0
+    return "win" if sa > sb else "lose" if sa < sb else "tie"
+
+
+def compare(judge: PairwiseJudge | None, kind: str, task: MaskedTask, a: dict[str, Any], b: dict[str, Any]) -> Outcome:
+    if judge is None:
+        return compare_offline(kind, a, b)
+    forward, _ = judge.run(kind, task, a, b)
+    backward, _ = judge.run(kind, task, b, a)
+    return reconcile(forward.better, backward.better)
+
+
+def tally(outcomes: Sequence[Outcome]) -> dict[str, int]:
+    return {k: sum(o == k for o in outcomes) for k in ("win", "tie", "lose")}
