@@ -10,12 +10,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from queue import Empty
 from typing import Any, TextIO
 
 from .asker import HeuristicAsker, LLMAsker
@@ -49,6 +51,7 @@ class EvalConfig:
     llm: str | None = None  # the model behind the 'vanilla' policy
     out: Path = Path("runs/eval")
     concurrency: int = 8
+    workers: int = 1  # processes; each runs concurrency // workers episodes at a time
     limit: int | None = None
     resume: bool = False
     seed: int = 0
@@ -144,43 +147,102 @@ def load_datasets(cfg: EvalConfig) -> dict[str, list[MaskedTask]]:
     return datasets
 
 
-async def run_eval_async(cfg: EvalConfig) -> list[dict[str, Any]]:
-    """Run every (policy, budget, task) episode not yet in the results file; return all rows."""
-    done = _prepare_out(cfg)
-    datasets = load_datasets(cfg)
-    policies = [make_policy(p, cfg.llm) for p in cfg.policies]
-    judge = make_judge(cfg.judge)
-    graphs = {p.name: create_clarify_graph(p.asker, cfg.writer, cfg.oracle) for p in policies}
-    work = [
-        (p, b, name, task)
-        for name, tasks in datasets.items()
-        for p in policies
+WorkItem = tuple[int, int, str, MaskedTask]  # (policy index, turn budget, dataset, task)
+
+
+def plan(cfg: EvalConfig, policies: list[Policy], done: dict[str, Any]) -> list[WorkItem]:
+    """Every (policy, budget, task) episode not yet in the results file."""
+    return [
+        (i, b, name, task)
+        for name, tasks in load_datasets(cfg).items()
+        for i, p in enumerate(policies)
         for b in ([p.budget] if p.budget is not None else cfg.turn_budgets)
         for task in tasks
         if episode_key(p.name, b, name, task.id) not in done
     ]
-    path = cfg.out / RESULTS
-    semaphore = asyncio.Semaphore(cfg.concurrency)
-    bar = _progress(len(work), len(done), cfg.progress)
 
-    async def one(policy: Policy, budget: int, dataset: str, task: MaskedTask) -> dict[str, Any]:
+
+async def run_items(
+    cfg: EvalConfig, items: list[WorkItem], concurrency: int, emit: Callable[[dict[str, Any]], None]
+) -> None:
+    """Run episodes at most ``concurrency`` at a time; ``emit`` each row the moment it is done."""
+    policies = [make_policy(p, cfg.llm) for p in cfg.policies]
+    judge = make_judge(cfg.judge)
+    graphs = [create_clarify_graph(p.asker, cfg.writer, cfg.oracle) for p in policies]
+    semaphore = asyncio.Semaphore(max(concurrency, 1))
+
+    async def one(index: int, budget: int, dataset: str, task: MaskedTask) -> dict[str, Any]:
         async with semaphore:
             started = time.perf_counter()
-            result = await arun_episode(graphs[policy.name], task, max_turns=budget)
+            result = await arun_episode(graphs[index], task, max_turns=budget)
             try:
                 verdict = await ajudge_draft(task, result.draft, judge)
             except Exception as exc:  # a judge bug must not lose the episode
                 verdict = JudgeResult(method=judge.name, error=f"{type(exc).__name__}: {exc}")
-            return _row(policy, budget, dataset, task, result, verdict, time.perf_counter() - started)
+            return _row(policies[index], budget, dataset, task, result, verdict, time.perf_counter() - started)
 
-    with path.open("a", encoding="utf-8") as fh:
-        for future in asyncio.as_completed([one(*w) for w in work]):
-            row = await future
+    for future in asyncio.as_completed([one(*item) for item in items]):
+        emit(await future)
+
+
+def _worker(cfg: EvalConfig, items: list[WorkItem], concurrency: int, queue: Any) -> None:
+    asyncio.run(run_items(cfg, items, concurrency, queue.put))
+    queue.put(None)
+
+
+def _run_workers(cfg: EvalConfig, items: list[WorkItem], emit: Callable[[dict[str, Any]], None]) -> list[str]:
+    """Shard the episodes over ``cfg.workers`` processes (the event loop is CPU-bound past ~40 ep/s)."""
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    n = min(cfg.workers, len(items))
+    procs = [
+        ctx.Process(target=_worker, args=(cfg, items[i::n], max(cfg.concurrency // n, 1), queue), daemon=True)
+        for i in range(n)
+    ]
+    for proc in procs:
+        proc.start()
+    finished, problems = 0, []
+    while finished < n:
+        try:
+            row = queue.get(timeout=1.0)
+        except Empty:
+            dead = [p for p in procs if p.exitcode not in (None, 0)]
+            if dead and queue.empty():
+                problems += [f"worker {p.pid} exited with code {p.exitcode}" for p in dead]
+                finished += len(dead)
+                procs = [p for p in procs if p not in dead]
+            continue
+        if row is None:
+            finished += 1
+        else:
+            emit(row)
+    for proc in procs:
+        proc.join(timeout=10)
+    return problems
+
+
+def run_episodes(cfg: EvalConfig) -> list[dict[str, Any]]:
+    """Run every episode not yet in ``DIR/results.jsonl``, appending each as it finishes; return all rows."""
+    done = _prepare_out(cfg)
+    policies = [make_policy(p, cfg.llm) for p in cfg.policies]
+    items = plan(cfg, policies, done)
+    bar = _progress(len(items), len(done), cfg.progress)
+    with (cfg.out / RESULTS).open("a", encoding="utf-8") as fh:
+
+        def emit(row: dict[str, Any]) -> None:
             fh.write(json.dumps(row) + "\n")
             fh.flush()
             done[row["key"]] = row
             bar.update(1)
+
+        if cfg.workers > 1 and len(items) > 1:
+            problems = _run_workers(cfg, items, emit)
+        else:
+            asyncio.run(run_items(cfg, items, cfg.concurrency, emit))
+            problems = []
     bar.close()
+    for problem in problems:
+        print(f"warning: {problem}; its unfinished episodes run again with --resume", file=sys.stderr)
     return list(done.values())
 
 
@@ -204,7 +266,7 @@ def run_eval(cfg: EvalConfig) -> dict[str, Any]:
     """Run the episodes, then write ``summary.json`` and ``report.md`` with plots; return the summary."""
     from .report import summarize, write_report
 
-    rows = asyncio.run(run_eval_async(cfg))
+    rows = run_episodes(cfg)
     tasks = {(name, t.id): t for name, ts in load_datasets(cfg).items() for t in ts}
     summary = summarize(rows, seed=cfg.seed)
     if cfg.pairwise:
@@ -253,7 +315,8 @@ def add_eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pairwise", type=_pair, action="append", default=[], metavar="A:B")
     p.add_argument("--pairwise-judge", help="model for pairwise judging (default: offline comparison)")
     p.add_argument("--out", type=Path, default=Path("runs/eval"))
-    p.add_argument("--concurrency", type=int, default=8)
+    p.add_argument("--concurrency", type=int, default=8, help="episodes in flight at once (all workers)")
+    p.add_argument("--workers", type=int, default=1, help="processes to spread episodes over (CPU-bound runs)")
     p.add_argument("--limit", type=int, help="at most N tasks per file")
     p.add_argument("--resume", action="store_true", help="continue DIR/results.jsonl, skipping finished episodes")
     p.add_argument("--seed", type=int, default=0)
@@ -272,6 +335,7 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
         llm=args.llm,
         out=args.out,
         concurrency=args.concurrency,
+        workers=args.workers,
         limit=args.limit,
         resume=args.resume,
         seed=args.seed,

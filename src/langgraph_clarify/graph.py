@@ -126,6 +126,12 @@ def create_clarify_graph(
             return Command(goto="draft", update={"stop_reason": "budget", "pending_question": None})
         return None
 
+    def next_after_answer(state: dict[str, Any], update: dict[str, Any]) -> Command[Any]:
+        """Back to ``ask``, or straight to ``draft`` when this answer used up the budget (saves a step)."""
+        if len(state.get("turns", [])) + 1 >= state.get("max_turns", max_turns):
+            return Command(goto="draft", update={**update, "stop_reason": "budget"})
+        return Command(goto="ask", update=update)
+
     def after_ask(state: dict[str, Any], decision: AskDecision, calls: list[ModelCall]) -> Command[Any]:
         if decision.action == "stop":
             return Command(goto="draft", update={"stop_reason": "asker_stop", "pending_question": None, "calls": calls})
@@ -134,7 +140,7 @@ def create_clarify_graph(
     def after_oracle(state: dict[str, Any], reply: OracleReply, calls: list[ModelCall]) -> Command[Any]:
         turns, hidden = state.get("turns", []), state.get("hidden", [])
         turn = score_turn(len(turns), state["pending_question"], reply.answer, reply.evidence, turns, len(hidden))
-        return Command(goto="ask", update={"turns": [turn], "pending_question": None, "calls": calls})
+        return next_after_answer(state, {"turns": [turn], "pending_question": None, "calls": calls})
 
     def answer_human(state: ClarifyState) -> Command[Literal["ask", "draft"]]:
         turns = state.get("turns", [])
@@ -149,7 +155,7 @@ def create_clarify_graph(
         if reply.stop:
             return Command(goto="draft", update={"stop_reason": "user_stop", "pending_question": None})
         turn = human_turn(len(turns), question, reply.text, turns)
-        return Command(goto="ask", update={"turns": [turn], "pending_question": None})
+        return next_after_answer(state, {"turns": [turn], "pending_question": None})
 
     def after_draft(state: dict[str, Any], draft: str, calls: list[ModelCall]) -> dict[str, Any]:
         return {"draft": draft, "calls": calls}
@@ -172,7 +178,7 @@ def create_clarify_graph(
         builder.add_node(
             "answer",
             _ComponentNode(oracle, oracle_args, after_oracle),
-            destinations=("ask",),
+            destinations=("ask", "draft"),
         )
     builder.add_node("draft", _ComponentNode(write_c, lambda s: (s,), after_draft), input_schema=DialogueView)
     builder.add_edge(START, "ask")

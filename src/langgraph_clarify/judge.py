@@ -144,10 +144,12 @@ class OfflineChecklistJudge(Component):
         return result, [offline_call("judge", self.name, draft, str(met))]
 
 
+# A letter is an upper-case A-J, or any case inside brackets: "answer is a bit unclear" is no "A".
+_LETTER = r"(?:[(\[]([A-Ja-j])[)\]]|([A-J])(?![\w'-]))"
 _LETTER_PATTERNS = (
-    re.compile(r"answer\s*(?:is|:)?\s*(?:option\s*)?[(\[]?\s*([A-J])\b(?![a-z])", re.I),
-    re.compile(r"^\s*[(\[]?([A-J])[)\].:]?\s*$", re.M),
-    re.compile(r"\boption\s*[(\[]?([A-J])\b", re.I),
+    re.compile(r"(?i:answer)\s*(?i:is|:|would be|=)?\s*(?i:option\s*)?" + _LETTER),
+    re.compile(r"^\s*" + _LETTER + r"[.:]?\s*$", re.M),
+    re.compile(r"(?i:option)\s*" + _LETTER),
 )
 
 
@@ -155,7 +157,7 @@ def extract_choice(text: str, options: dict[str, str] | None = None) -> str | No
     """The option letter a reply commits to (its last explicit statement wins), else None."""
     cleaned = text.replace("*", "")
     for pattern in _LETTER_PATTERNS:
-        found = pattern.findall(cleaned)
+        found = ["".join(groups) for groups in pattern.findall(cleaned)]
         if found:
             return found[-1].upper()
     if options:
@@ -166,18 +168,30 @@ def extract_choice(text: str, options: dict[str, str] | None = None) -> str | No
     return None
 
 
+_FINAL = re.compile(r"answer\s*(?:is|:)\s*(.+?)\s*(?:\.\s*$|$)", re.I | re.M)
+
+
+def _norm(text: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
+
+
 class AnswerJudge(Component):
+    """Exact match with the gold answer: an option letter, or (AskBench's free-form golds) the
+    normalised text after the reply's last "answer is"."""
+
     name = "answer-judge"
 
     def run(self, task: MaskedTask, draft: str) -> tuple[JudgeResult, list[ModelCall]]:
-        choice = extract_choice(draft, task.options)
-        gold = (task.gold_answer or "").strip().upper()
-        if choice is None:
-            result = JudgeResult(method=self.name, score=0.0, met=[0], out_of=1, comments="no option letter found")
+        gold = (task.gold_answer or "").strip()
+        if re.fullmatch(r"[A-Ja-j]", gold):
+            choice = extract_choice(draft, task.options)
+            ok = choice is not None and choice == gold.upper()
         else:
-            ok = int(choice == gold)
-            result = JudgeResult(method=self.name, score=float(ok), met=[ok], out_of=1, comments=f"chose {choice}")
-        return result, []
+            finals = _FINAL.findall(draft.replace("*", ""))
+            choice = finals[-1] if finals else None
+            ok = choice is not None and _norm(choice) == _norm(gold)
+        comment = f"chose {choice}" if choice is not None else "no final answer found"
+        return JudgeResult(method=self.name, score=float(ok), met=[int(ok)], out_of=1, comments=comment), []
 
 
 def judge_draft(task: MaskedTask, draft: str | None, checklist_judge: Component) -> JudgeResult:
