@@ -1,0 +1,129 @@
+"""The offline defaults (heuristic asker, lexical oracle, extractive writer) and the reward arithmetic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from langgraph_clarify import create_clarify_graph, run_episode
+from langgraph_clarify.asker import FACETS, HeuristicAsker
+from langgraph_clarify.episodes import episode_input
+from langgraph_clarify.oracle import ABSTAIN, EmbeddingOracle, LexicalOracle, strip_explicit
+from langgraph_clarify.rewards import score_turn
+from langgraph_clarify.tasks import MaskedTask, load_bundled, load_tasks
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="module")
+def dolomites_tasks() -> list[MaskedTask]:
+    path = DATA / "dolomites" / "dolomites_dev_examples.jsonl"
+    if not path.exists():
+        pytest.skip(f"shared data missing: {path}")
+    return load_tasks(path).tasks
+
+
+def test_score_turn_arithmetic() -> None:
+    t0 = score_turn(0, "Which sections?", "a", [2, 0, 2], [], 10)
+    assert t0["cited"] == [0, 2] and t0["new_cited"] == [0, 2]
+    assert (t0["evidence_reward"], t0["novelty_reward"], t0["coverage"]) == (1.0, 1.0, 0.2)
+    t1 = score_turn(1, "What format?", "b", [2, 5], [t0], 10)
+    assert t1["new_cited"] == [5] and t1["novelty_reward"] == 1.0 and t1["coverage"] == 0.3
+    t2 = score_turn(2, "What format?", "c", [2], [t0, t1], 10)  # only old evidence
+    assert (t2["evidence_reward"], t2["novelty_reward"], t2["coverage"]) == (1.0, 0.0, 0.3)
+    # a repeated question (case and punctuation aside) earns no novelty even with new evidence
+    t3 = score_turn(3, "what FORMAT", "d", [7], [t0, t1, t2], 10)
+    assert t3["repeated"] and t3["new_cited"] == [] and t3["novelty_reward"] == 0.0 and t3["evidence_reward"] == 1.0
+    assert t3["coverage"] == 0.4  # coverage still counts what was uncovered
+    none = score_turn(4, "Anything else?", ABSTAIN, [], [t0], 10)
+    assert (none["evidence_reward"], none["novelty_reward"], none["coverage"]) == (0.0, 0.0, 0.2)
+
+
+def test_offline_defaults_on_every_bundled_task() -> None:
+    tasks = load_bundled()
+    graph = create_clarify_graph(max_turns=5)
+    covered = []
+    for task in tasks:
+        result = run_episode(graph, task)
+        assert result.error is None and result.draft
+        questions = [t["question"] for t in result.turns]
+        assert len(questions) == len(set(questions)) == 5, task.id  # never repeats itself
+        assert all(q.endswith("?") for q in questions)
+        for turn in result.turns:
+            # the lexical oracle answers with the cited sentences verbatim, or abstains
+            expected = " ".join(task.hidden[i].text for i in turn["cited"]) or ABSTAIN
+            assert turn["answer"] == expected
+            assert all(0 <= i < len(task.hidden) for i in turn["cited"])
+        # the extractive writer keeps every answer sentence and the explicit part
+        assert task.objective in result.draft
+        for turn in result.turns:
+            if turn["cited"]:
+                first = task.hidden[turn["cited"][0]].text
+                assert first.split(":")[0] in result.draft
+        covered.append(result.coverage)
+    assert sum(c > 0 for c in covered) == len(tasks)
+    assert sum(covered) / len(covered) > 0.2
+
+
+def test_heuristic_asker_skips_covered_facets_and_stops() -> None:
+    task = load_bundled()[0]
+    view = episode_input(task)
+    view["explicit"] = {**view["explicit"], "input": view["explicit"].get("input", "") + " Audience: the board."}
+    asker = HeuristicAsker()
+    asked = []
+    turns: list = []
+    while True:
+        decision, calls = asker.run({**view, "turns": turns})
+        assert calls[0]["role"] == "asker" and calls[0]["model"] == asker.name
+        if decision.action == "stop":
+            break
+        asked.append(decision.question)
+        turns.append(score_turn(len(turns), decision.question, "ok", [], turns, 1))
+    facet_questions = {facet: q for facet, _words, q in FACETS}
+    assert facet_questions["audience"] not in asked
+    assert len(asked) == len(set(asked)) >= 5
+
+
+def test_case_tasks_get_case_questions() -> None:
+    view = {"explicit": {"objective": "Which drug was given?", "input": "Patient: a 21-year-old man.",
+                         "options": {"A": "x", "B": "y"}}, "turns": []}
+    decision, _ = HeuristicAsker().run(view)
+    assert "history" in decision.question
+
+
+def test_strict_oracles_are_not_gamed_by_a_template_question(dolomites_tasks) -> None:
+    """BRIEF section 3: "What should the <objective> include?" paid on 88% of real tasks."""
+    oracles = {"strict": LexicalOracle(), "plain": LexicalOracle(strict=False)}
+    paid = dict.fromkeys(oracles, 0)
+    for task in dolomites_tasks:
+        inp = episode_input(task)
+        for name, oracle in oracles.items():
+            reply, _ = oracle.run(f"What should the {task.objective} include?", inp["explicit"], inp["hidden"])
+            paid[name] += bool(reply.evidence)
+    assert paid["plain"] / len(dolomites_tasks) > 0.5  # the exploit is real on this data
+    assert paid["strict"] / len(dolomites_tasks) < 0.05
+    assert strip_explicit("Which database pool size was used?", {"objective": "Explain the database pool"}) == (
+        "Which size was used?"
+    )
+
+
+def test_embedding_oracle_same_interface() -> None:
+    from langgraph_clarify.embeddings import embeddings_available
+
+    if not embeddings_available():
+        pytest.skip("embeddings extra not installed")
+    task = load_bundled()[0]
+    inp = episode_input(task)
+    oracle = EmbeddingOracle()
+    reply, calls = oracle.run("Can I paste pictures of the monitoring graphs?", inp["explicit"], inp["hidden"])
+    assert reply.evidence and all(0 <= i < len(task.hidden) for i in reply.evidence)
+    assert "instead of embedding screenshots" in reply.answer  # a paraphrase BM25 cannot match
+    lexical, _ = LexicalOracle().run("Can I paste pictures of the monitoring graphs?", inp["explicit"], inp["hidden"])
+    assert 11 not in lexical.evidence
+    assert calls[0]["model"] == "offline-embedding-oracle"
+    assert len(oracle._cache) == 1
+    oracle.run("Who reads it?", inp["explicit"], inp["hidden"])
+    assert len(oracle._cache) == 1  # hidden embeddings reused for the same task
+    nothing, _ = oracle.run(f"What should the {task.objective} include?", inp["explicit"], inp["hidden"])
+    assert nothing.evidence == []
