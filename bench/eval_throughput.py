@@ -25,10 +25,16 @@ from langgraph_clarify.testing import ScriptedChatModel
 
 
 def _tasks(n: int) -> list[MaskedTask]:
-    hidden = hide([("procedure", "First gather the logs. Then interview the team."),
-                   ("output", "* Summary: one paragraph. * Timeline: a table with UTC times.")])
-    return [MaskedTask(id=f"t{i}", objective=f"Write report {i}", input="An outage happened.", hidden=hidden)
-            for i in range(n)]
+    hidden = hide(
+        [
+            ("procedure", "First gather the logs. Then interview the team."),
+            ("output", "* Summary: one paragraph. * Timeline: a table with UTC times."),
+        ]
+    )
+    return [
+        MaskedTask(id=f"t{i}", objective=f"Write report {i}", input="An outage happened.", hidden=hidden)
+        for i in range(n)
+    ]
 
 
 def main() -> None:
@@ -56,28 +62,58 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as out:
         jsonl = Path(out) / "tasks.jsonl"
-        jsonl.write_text("\n".join(
-            json.dumps({"id": t.id, "objective": t.objective, "input": t.input,
+        jsonl.write_text(
+            "\n".join(
+                json.dumps(
+                    {
+                        "id": t.id,
+                        "objective": t.objective,
+                        "input": t.input,
                         "procedure": "First gather the logs. Then interview the team.",
-                        "output_spec": "* Summary: one paragraph. * Timeline: a table with UTC times."})
-            for t in tasks) + "\n")
-        cfg = EvalConfig(tasks=[jsonl], policies=[Policy("llm", LLMAsker(asker))], turn_budgets=[args.turns],
-                         writer=writer, oracle=oracle, judge="lexical", out=Path(out) / "run",
-                         concurrency=args.concurrency, workers=args.workers, progress=False)
+                        "output_spec": "* Summary: one paragraph. * Timeline: a table with UTC times.",
+                    }
+                )
+                for t in tasks
+            )
+            + "\n"
+        )
+        cfg = EvalConfig(
+            tasks=[jsonl],
+            policies=[Policy("llm", LLMAsker(asker))],
+            turn_budgets=[args.turns],
+            writer=writer,
+            oracle=oracle,
+            judge="lexical",
+            out=Path(out) / "run",
+            concurrency=args.concurrency,
+            workers=args.workers,
+            progress=False,
+        )
         started = time.perf_counter()
         rows = run_episodes(cfg)
         elapsed = time.perf_counter() - started
     errors = sum(1 for r in rows if r.get("error"))
     ideal = args.concurrency / single
     actual = len(rows) / elapsed
-    print(json.dumps({
-        "episodes": len(rows), "errors": errors, "concurrency": args.concurrency, "workers": args.workers, "llm_latency_s": args.latency,
-        "calls_per_episode": round(sum(r["llm_calls"] for r in rows) / len(rows), 2),
-        "single_episode_s": round(single, 4), "elapsed_s": round(elapsed, 3),
-        "throughput_eps": round(actual, 2), "ideal_eps": round(ideal, 2), "ratio": round(actual / ideal, 3),
-        # stricter: ideal from the stand-in's sleeps alone (no framework time in the denominator)
-        "ratio_vs_llm_latency": round(actual / (args.concurrency / (11 * args.latency)), 3),
-    }))
+    print(
+        json.dumps(
+            {
+                "episodes": len(rows),
+                "errors": errors,
+                "concurrency": args.concurrency,
+                "workers": args.workers,
+                "llm_latency_s": args.latency,
+                "calls_per_episode": round(sum(r["llm_calls"] for r in rows) / len(rows), 2),
+                "single_episode_s": round(single, 4),
+                "elapsed_s": round(elapsed, 3),
+                "throughput_eps": round(actual, 2),
+                "ideal_eps": round(ideal, 2),
+                "ratio": round(actual / ideal, 3),
+                # stricter: ideal from the stand-in's sleeps alone (no framework time in the denominator)
+                "ratio_vs_llm_latency": round(actual / (args.concurrency / (11 * args.latency)), 3),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

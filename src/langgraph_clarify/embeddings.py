@@ -10,6 +10,7 @@ lazily inside functions so that ``import langgraph_clarify.embeddings`` works wi
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import threading
 from collections import OrderedDict
@@ -303,3 +304,50 @@ def get_encoder() -> Encoder:
             if encoder is None:
                 encoder = _ENCODER = Encoder()
     return encoder
+
+
+class MicroBatcher:
+    """Coalesces single-text encodes from concurrent coroutines into one batch per event-loop tick.
+
+    One MiniLM call costs about the same for 1 or 16 short texts on 2 cores, so when many
+    episodes run at once (the eval runner) their questions are encoded together, off the loop
+    thread (onnxruntime releases the GIL). Bound to the running loop it was first used on.
+    """
+
+    def __init__(self, encoder: Encoder, *, max_batch: int = 64, max_wait_s: float = 0.002) -> None:
+        self.encoder = encoder
+        self.max_batch = max_batch
+        self.max_wait_s = max_wait_s
+        self._pending: list[tuple[str, asyncio.Future[Any]]] = []
+        self._timer: asyncio.TimerHandle | None = None
+
+    async def encode(self, text: str) -> Any:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._pending.append((text, future))
+        if len(self._pending) >= self.max_batch:
+            self._flush(loop)
+        elif self._timer is None:
+            self._timer = loop.call_later(self.max_wait_s, self._flush, loop)
+        return await future
+
+    def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        batch, self._pending = self._pending, []
+        if not batch:
+            return
+        job = loop.run_in_executor(None, self.encoder.encode, [text for text, _ in batch])
+
+        def deliver(done: asyncio.Future[Any]) -> None:
+            error = done.exception()
+            for row, (_, future) in enumerate(batch):
+                if future.done():
+                    continue
+                if error is not None:
+                    future.set_exception(error)
+                else:
+                    future.set_result(done.result()[row])
+
+        job.add_done_callback(deliver)

@@ -11,10 +11,14 @@ already contains (``strict=True``); only what the explicit part does not say cou
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
+import threading
+import weakref
 from collections import Counter, OrderedDict
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -53,6 +57,23 @@ def terms(text: str) -> list[str]:
     return out
 
 
+@lru_cache(maxsize=4096)
+def _known_terms(text: str) -> frozenset[str]:
+    return frozenset(terms(text))
+
+
+def explicit_terms(explicit: Explicit) -> frozenset[str]:
+    """Content words of the explicit part (cached: every question of an episode needs them)."""
+    return _known_terms(render_task(explicit))
+
+
+@lru_cache(maxsize=4096)
+def _bm25_index(sentences: tuple[str, ...]) -> tuple[list[Counter[str]], float, Counter[str]]:
+    docs = [Counter(terms(s)) for s in sentences]
+    avg = sum(sum(d.values()) for d in docs) / len(docs) or 1.0
+    return docs, avg, Counter(t for d in docs for t in d)
+
+
 class OracleReply(BaseModel):
     """The oracle's structured output: the answer and the hidden sentences it used."""
 
@@ -84,7 +105,10 @@ class RetrievalOracle(Component):
         raise NotImplementedError
 
     def run(self, question: str, explicit: Explicit, hidden: list[Hidden]) -> tuple[OracleReply, list[ModelCall]]:
-        scores = self.scores(question, explicit, hidden) if hidden else []
+        return self.reply(question, hidden, self.scores(question, explicit, hidden) if hidden else [])
+
+    def reply(self, question: str, hidden: list[Hidden], scores: list[float]) -> tuple[OracleReply, list[ModelCall]]:
+        """Cite the top-k sentences at or above the threshold; answer with them verbatim."""
         ranked = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
         cited = sorted(i for i in ranked[: self.top_k] if scores[i] >= self.threshold)
         answer = " ".join(hidden[i]["text"] for i in cited) or ABSTAIN
@@ -103,11 +127,9 @@ class LexicalOracle(RetrievalOracle):
     def scores(self, question: str, explicit: Explicit, hidden: Sequence[Hidden]) -> list[float]:
         query = set(terms(question))
         if self.strict:
-            query -= set(terms(render_task(explicit)))
-        docs = [Counter(terms(h["text"])) for h in hidden]
+            query -= explicit_terms(explicit)
+        docs, avg, df = _bm25_index(tuple(h["text"] for h in hidden))
         n = len(docs)
-        avg = sum(sum(d.values()) for d in docs) / n or 1.0
-        df = Counter(t for d in docs for t in d)
         out = []
         for doc in docs:
             length = sum(doc.values())
@@ -122,7 +144,7 @@ class LexicalOracle(RetrievalOracle):
 
 def strip_explicit(question: str, explicit: Explicit) -> str:
     """The question without the content words the explicit part already contains."""
-    known = set(terms(render_task(explicit)))
+    known = explicit_terms(explicit)
     kept = [w for w in re.findall(r"\S+", question) if not (set(terms(w)) and set(terms(w)) <= known)]
     return " ".join(kept)
 
@@ -144,24 +166,49 @@ class EmbeddingOracle(RetrievalOracle):
         self.encoder = get_encoder()
         self._cache: OrderedDict[tuple[str, ...], Any] = OrderedDict()
         self._cache_size = cache_size
+        self._lock = threading.Lock()
+        self._batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
 
     def hidden_matrix(self, hidden: Sequence[Hidden]) -> Any:
         key = tuple(h["text"] for h in hidden)
-        if key in self._cache:
-            self._cache.move_to_end(key)
-            return self._cache[key]
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
         matrix = self.encoder.encode(list(key))
-        self._cache[key] = matrix
-        if len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
+        with self._lock:
+            self._cache[key] = matrix
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
         return matrix
 
+    def query(self, question: str, explicit: Explicit) -> str | None:
+        """The text to embed, or None when nothing of the question is left to match."""
+        text = strip_explicit(question, explicit) if self.strict else question
+        return text if terms(text) else None
+
     def scores(self, question: str, explicit: Explicit, hidden: Sequence[Hidden]) -> list[float]:
-        query = strip_explicit(question, explicit) if self.strict else question
-        if not terms(query):
+        text = self.query(question, explicit)
+        if text is None:
             return [0.0] * len(hidden)
-        vector = self.encoder.encode([query])[0]
-        return [float(x) for x in self.hidden_matrix(hidden) @ vector]
+        return [float(x) for x in self.hidden_matrix(hidden) @ self.encoder.encode([text])[0]]
+
+    async def arun(
+        self, question: str, explicit: Explicit, hidden: list[Hidden]
+    ) -> tuple[OracleReply, list[ModelCall]]:
+        """Like :meth:`run`, but questions of concurrent episodes are encoded in one batch, off the loop."""
+        text = self.query(question, explicit)
+        if text is None or not hidden:
+            return self.reply(question, hidden, [0.0] * len(hidden))
+        loop = asyncio.get_running_loop()
+        if (batcher := self._batchers.get(loop)) is None:
+            from .embeddings import MicroBatcher
+
+            batcher = self._batchers[loop] = MicroBatcher(self.encoder)
+        matrix, vector = await asyncio.gather(
+            loop.run_in_executor(None, self.hidden_matrix, hidden), batcher.encode(text)
+        )
+        return self.reply(question, hidden, [float(x) for x in matrix @ vector])
 
 
 class LLMOracle(LLMComponent):

@@ -1,0 +1,32 @@
+# Two commands do all set-up on a fresh machine:
+#   make demo   create .venv, install, run the clarify evaluation on the bundled tasks (offline)
+#   make test   create .venv, install, run ruff and the test suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/clarify eval --policy direct offline --turn-budgets 0,1,3,5 --out runs/demo --resume
+	@echo "report: runs/demo/report.md"
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench evals training graphs
+
+test: lint
+	$(BIN)/pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/eval_throughput.py
+	$(BIN)/python bench/oracle_throughput.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache
