@@ -44,7 +44,7 @@ def main() -> None:
         return "–" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
 
     print(
-        "| data | questions | lexical cites | embedding cites | cite/abstain agreement | kappa | overlap when both cite |"
+        "| data | questions | lexical cites | embedding cites | cite/abstain agreement | kappa | both-cite overlap |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name in ("bundled", *FILES):

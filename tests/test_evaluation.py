@@ -86,14 +86,63 @@ def _row(
 FOUR = ["procedure", "output", "output", "notes"]
 ROWS = [
     # p at budget 2: two good rows, one failed episode, one the judge could not score
-    _row("p", 2, "t1", "law", [_turn([0], [0]), _turn([3], [3])], evidence=1.0, novelty=1.0, coverage=0.5,
-         score=0.5, regions=FOUR, llm_calls=3, tokens=100),
-    _row("p", 2, "t2", "law", [_turn([1, 2], [1, 2]), _turn([], [], repeated=True)], evidence=0.5, novelty=0.5,
-         coverage=0.5, score=1.0, regions=FOUR, repeated=1, llm_calls=4, tokens=50),
-    _row("p", 2, "t3", "med", [], evidence=None, novelty=None, coverage=0.0, score=None,
-         regions=["context", "context"], error="RuntimeError: boom", llm_calls=1, tokens=10),
-    _row("p", 2, "t4", "", [_turn([0], [0])], evidence=1.0, novelty=1.0, coverage=1.0, score=None,
-         regions=["notes"], llm_calls=2),
+    _row(
+        "p",
+        2,
+        "t1",
+        "law",
+        [_turn([0], [0]), _turn([3], [3])],
+        evidence=1.0,
+        novelty=1.0,
+        coverage=0.5,
+        score=0.5,
+        regions=FOUR,
+        llm_calls=3,
+        tokens=100,
+    ),
+    _row(
+        "p",
+        2,
+        "t2",
+        "law",
+        [_turn([1, 2], [1, 2]), _turn([], [], repeated=True)],
+        evidence=0.5,
+        novelty=0.5,
+        coverage=0.5,
+        score=1.0,
+        regions=FOUR,
+        repeated=1,
+        llm_calls=4,
+        tokens=50,
+    ),
+    _row(
+        "p",
+        2,
+        "t3",
+        "med",
+        [],
+        evidence=None,
+        novelty=None,
+        coverage=0.0,
+        score=None,
+        regions=["context", "context"],
+        error="RuntimeError: boom",
+        llm_calls=1,
+        tokens=10,
+    ),
+    _row(
+        "p",
+        2,
+        "t4",
+        "",
+        [_turn([0], [0])],
+        evidence=1.0,
+        novelty=1.0,
+        coverage=1.0,
+        score=None,
+        regions=["notes"],
+        llm_calls=2,
+    ),
     # q never asks
     _row("q", 0, "t1", "law", [], evidence=None, novelty=None, coverage=0.0, score=0.0, regions=FOUR),
     _row("q", 0, "t2", "law", [], evidence=None, novelty=None, coverage=0.0, score=0.25, regions=FOUR),
@@ -164,8 +213,18 @@ def test_bootstrap_ci() -> None:
 def test_summary_does_not_depend_on_row_order() -> None:
     scores = [0.0, 0.25, 0.5, 1.0, 0.75, 0.0, 1.0, 0.5, 0.25, 0.0]
     rows = [
-        _row("p", 2, f"t{i}", "law", [_turn([i % 4], [i % 4])], evidence=1.0, novelty=1.0, coverage=0.25,
-             score=s, regions=FOUR)
+        _row(
+            "p",
+            2,
+            f"t{i}",
+            "law",
+            [_turn([i % 4], [i % 4])],
+            evidence=1.0,
+            novelty=1.0,
+            coverage=0.25,
+            score=s,
+            regions=FOUR,
+        )
         for i, s in enumerate(scores)
     ]
     assert summarize(rows, seed=0) == summarize(rows[::-1], seed=0)
@@ -457,8 +516,21 @@ def test_mediq_coverage_grows_with_budget(tmp_path: Path) -> None:
 def test_cli_eval(task_file: Path, tmp_path: Path) -> None:
     out_dir = tmp_path / "cli"
     buf = io.StringIO()
-    argv = ["eval", "--tasks", str(task_file), "--policy", "direct", "offline", "--turn-budgets", "0,2",
-            "--judge", "lexical", "--out", str(out_dir), "--no-progress"]
+    argv = [
+        "eval",
+        "--tasks",
+        str(task_file),
+        "--policy",
+        "direct",
+        "offline",
+        "--turn-budgets",
+        "0,2",
+        "--judge",
+        "lexical",
+        "--out",
+        str(out_dir),
+        "--no-progress",
+    ]
     assert main(argv, out=buf) == 0
     lines = buf.getvalue().splitlines()
     assert lines[0].split()[:5] == ["dataset", "policy", "turns", "n", "score"]

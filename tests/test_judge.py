@@ -161,10 +161,14 @@ def test_llm_judge_exception_leaves_score_missing_with_reason() -> None:
 def test_async_llm_judge_matches_sync() -> None:
     sync = judge_draft(TASK, PARTIAL, LLMChecklistJudge(ScriptedChatModel(script=["nope", VERDICT_OK])))
     result = asyncio.run(ajudge_draft(TASK, PARTIAL, LLMChecklistJudge(ScriptedChatModel(script=["nope", VERDICT_OK]))))
-    assert (result.score, result.met, len(result.calls)) == (sync.score, sync.met, len(sync.calls)) == (
-        pytest.approx(2 / 3),
-        [1, 0, 1],
-        2,
+    assert (
+        (result.score, result.met, len(result.calls))
+        == (sync.score, sync.met, len(sync.calls))
+        == (
+            pytest.approx(2 / 3),
+            [1, 0, 1],
+            2,
+        )
     )
     failed = asyncio.run(ajudge_draft(TASK, PARTIAL, LLMChecklistJudge(ScriptedChatModel(script=[ValueError("x")]))))
     assert failed.score is None and "ValueError: x" in (failed.error or "")
@@ -240,7 +244,7 @@ OPTIONS = {"A": "Community-acquired pneumonia", "B": "Asthma exacerbation", "C":
         ("The findings fit an asthma exacerbation best.", "B"),  # names only option B's text
         ("The answer is A. On reflection the wheeze matters more: the answer is B.", "B"),  # last one wins
         ("The answer is a bit unclear from the case.", None),  # "a" is a word, not an option letter
-        ("It could be community-acquired pneumonia or a pulmonary embolism.", None),  # two options' texts: no commitment
+        ("It could be community-acquired pneumonia or a pulmonary embolism.", None),  # two options named
         ("I cannot tell without a chest X-ray.", None),
     ],
 )

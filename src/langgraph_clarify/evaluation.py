@@ -25,7 +25,7 @@ from .episodes import EpisodeResult, arun_episode
 from .graph import create_clarify_graph
 from .judge import JudgeResult, ajudge_draft, make_judge
 from .llm import Component
-from .tasks import MaskedTask, bundled_tasks_path, load_tasks
+from .tasks import FORMATS, MaskedTask, bundled_tasks_path, load_tasks
 
 RESULTS = "results.jsonl"
 
@@ -297,7 +297,7 @@ def _pair(text: str) -> tuple[str, str]:
 
 def add_eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tasks", type=Path, nargs="+", default=[bundled_tasks_path()], help="task files")
-    p.add_argument("--format", help="task file format for all files (default: detected)")
+    p.add_argument("--format", choices=FORMATS, help="task file format for all files (default: detected)")
     p.add_argument("--skip-invalid", action="store_true")
     p.add_argument(
         "--policy",

@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import re
 from collections.abc import Sequence
@@ -156,10 +157,12 @@ _LETTER_PATTERNS = (
 def extract_choice(text: str, options: dict[str, str] | None = None) -> str | None:
     """The option letter a reply commits to (its last explicit statement wins), else None."""
     cleaned = text.replace("*", "")
+    allowed = {k.upper() for k in options} if options else None
     for pattern in _LETTER_PATTERNS:
-        found = ["".join(groups) for groups in pattern.findall(cleaned)]
+        found = [letter for groups in pattern.findall(cleaned) if (letter := "".join(groups).upper())]
+        found = [letter for letter in found if allowed is None or letter in allowed]
         if found:
-            return found[-1].upper()
+            return found[-1]
     if options:
         lowered = cleaned.lower()
         hits = [k for k, v in options.items() if v and v.lower() in lowered]
@@ -210,8 +213,9 @@ def judge_draft(task: MaskedTask, draft: str | None, checklist_judge: Component)
 
 
 async def ajudge_draft(task: MaskedTask, draft: str | None, checklist_judge: Component) -> JudgeResult:
+    """Async :func:`judge_draft`: LLM judges are awaited, offline ones run off the event loop."""
     if draft is None or not task.checklist or not isinstance(checklist_judge, LLMComponent):
-        return judge_draft(task, draft, checklist_judge)
+        return await asyncio.get_running_loop().run_in_executor(None, judge_draft, task, draft, checklist_judge)
     try:
         result, calls = await checklist_judge.arun(task, draft)
     except LLMError as exc:

@@ -62,7 +62,12 @@ def group_stats(rows: Sequence[Row], seed: int) -> dict[str, Any]:
 
 
 def summarize(rows: Sequence[Row], *, seed: int = 0) -> dict[str, Any]:
-    """Per (dataset, policy, budget) statistics, per-field scores, per-turn rewards, evidence regions."""
+    """Per (dataset, policy, budget) statistics, per-field scores, per-turn rewards, evidence regions.
+
+    Rows are put in key order first, so the summary (bootstrap included) does not depend on the
+    order in which concurrent episodes happened to finish.
+    """
+    rows = sorted(rows, key=lambda r: (r["dataset"], r["policy"], r["max_turns"], r["task_id"]))
     groups = [
         {"dataset": d, "policy": p, "max_turns": b, **group_stats(rs, seed)}
         for (d, p, b), rs in _group(rows, lambda r: (r["dataset"], r["policy"], r["max_turns"])).items()
