@@ -223,8 +223,8 @@ def _run_workers(cfg: EvalConfig, items: list[WorkItem], emit: Callable[[dict[st
 
 def run_episodes(cfg: EvalConfig) -> list[dict[str, Any]]:
     """Run every episode not yet in ``DIR/results.jsonl``, appending each as it finishes; return all rows."""
+    policies = [make_policy(p, cfg.llm) for p in cfg.policies]  # bad policies fail before DIR is touched
     done = _prepare_out(cfg)
-    policies = [make_policy(p, cfg.llm) for p in cfg.policies]
     items = plan(cfg, policies, done)
     bar = _progress(len(items), len(done), cfg.progress)
     with (cfg.out / RESULTS).open("a", encoding="utf-8") as fh:

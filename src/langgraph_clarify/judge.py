@@ -7,7 +7,8 @@
 - :class:`OfflineChecklistJudge` needs no LLM. An item is met when some window of one or two draft
   sentences is close to it: cosine >= ``EMBED_THRESHOLD`` with the packaged MiniLM embeddings, or,
   without the ``embeddings`` extra, at least ``LEXICAL_THRESHOLD`` of the item's content words
-  (words of the explicit part excluded, so restating the prompt earns nothing). It measures whether
+  (words of the explicit part excluded, so restating the prompt earns nothing, unless an item has
+  no other words, e.g. "Book title" when the prompt gives the title). It measures whether
   the draft *covers* each requirement, not whether it is correct or well written.
 - :class:`AnswerJudge` scores tasks with a gold answer (MediQ, AskBench) by exact option letter,
   read from replies like "The answer is B." or "**Answer: (b)**".

@@ -203,7 +203,9 @@ def _plot_budget(summary: dict[str, Any], path: Path) -> None:
                     for g in groups
                     if g["dataset"] == d and g["policy"] == policy and g[metric] is not None
                 )
-                if pts:
+                if len(pts) == 1:  # a fixed-budget policy (direct): a dashed level, as in the paper
+                    ax.axhline(pts[0][1], linestyle="--", color="grey", label=f"{policy} ({pts[0][0]} turns)")
+                elif pts:
                     ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=policy)
             ax.set_xlabel("turn budget")
             ax.set_ylabel(metric)
@@ -227,13 +229,14 @@ def _plot_regions(summary: dict[str, Any], path: Path) -> None:
         axes[0].bar(names, shares, bottom=bottom, label=region)
         bottom = [b + s for b, s in zip(bottom, shares, strict=True)]
     axes[0].set_ylabel("share of cited hidden sentences")
-    axes[0].legend(fontsize=7)
+    if entries:
+        axes[0].legend(fontsize=7)
+        axes[1].legend(fontsize=6)
     axes[0].tick_params(axis="x", labelsize=7)
     for r, name in zip(entries, names, strict=True):
         axes[1].hist(r["positions"], bins=10, range=(0, 1), histtype="step", label=name.replace("\n", " / "))
     axes[1].set_xlabel("relative position in hidden text (0 = first procedure sentence)")
     axes[1].set_ylabel("cited sentences")
-    axes[1].legend(fontsize=6)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
