@@ -141,7 +141,10 @@ def _row(
 def load_datasets(cfg: EvalConfig) -> dict[str, list[MaskedTask]]:
     datasets: dict[str, list[MaskedTask]] = {}
     for path in cfg.tasks:
-        name = Path(path).stem
+        path = Path(path)
+        name = "bundled" if path.resolve() == bundled_tasks_path().resolve() else path.stem
+        if name in datasets:  # two files with one stem: tell them apart by their folder
+            name = f"{path.parent.name}/{path.stem}"
         tasks = load_tasks(path, cfg.format, skip_invalid=cfg.skip_invalid).tasks
         datasets[name] = tasks[: cfg.limit] if cfg.limit else tasks
     return datasets
