@@ -17,15 +17,15 @@ from .episodes import episode_input
 from .llm import Component
 from .oracle import terms
 from .rewards import score_turn
+from .state import DialogueView, Turn
 from .tasks import MaskedTask
 
 
 def question_sequence(task: MaskedTask) -> list[str]:
     """Every question the heuristic asker would ask on this task, in order."""
-    asker, view = HeuristicAsker(), dict(episode_input(task))
-    turns: list[Any] = []
+    asker, turns = HeuristicAsker(), list[Turn]()
     while True:
-        decision, _ = asker.run({**view, "turns": turns})
+        decision, _ = asker.run(DialogueView(explicit=task.explicit, turns=turns))
         if decision.action == "stop":
             return [t["question"] for t in turns]
         turns.append(score_turn(len(turns), decision.question, "", [], turns, 1))

@@ -12,7 +12,7 @@ from pydantic import BaseModel, model_validator
 from . import prompts
 from .llm import Component, LLMComponent, ModelCall, messages, offline_call
 from .rewards import normalize_question
-from .state import DialogueView, Explicit, dialogue_text
+from .state import DialogueView, dialogue_text, render_task
 
 
 class AskDecision(BaseModel):
@@ -27,15 +27,6 @@ class AskDecision(BaseModel):
         if self.action == "ask" and not self.question:
             raise ValueError("action 'ask' needs a non-empty question")
         return self
-
-
-def render_task(explicit: Explicit) -> str:
-    parts = [f"Task: {explicit['objective']}"]
-    if explicit.get("input"):
-        parts.append(f"Input:\n{explicit['input']}")
-    if explicit.get("options"):
-        parts.append("Options:\n" + "\n".join(f"{k}. {v}" for k, v in explicit["options"].items()))
-    return "\n\n".join(parts)
 
 
 def asker_prompt(view: DialogueView) -> list[BaseMessage]:

@@ -8,16 +8,14 @@ from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel, Field
 
 from .llm import ModelCall
-from .state import ClarifyInput, Explicit, Hidden, Turn
+from .state import ClarifyInput, Hidden, Turn
 from .tasks import MaskedTask
 
 
 def episode_input(task: MaskedTask, max_turns: int | None = None) -> ClarifyInput:
     """The graph input for a task: explicit part for everyone, hidden sentences for the oracle."""
-    explicit = Explicit(objective=task.objective, input=task.input, field=task.field)
-    if task.options:
-        explicit["options"] = dict(task.options)
-    data = ClarifyInput(task_id=task.id, explicit=explicit, hidden=[Hidden(**h.model_dump()) for h in task.hidden])
+    hidden = [Hidden(index=h.index, text=h.text, region=h.region) for h in task.hidden]
+    data = ClarifyInput(task_id=task.id, explicit=task.explicit, hidden=hidden)
     if max_turns is not None:
         data["max_turns"] = max_turns
     return data

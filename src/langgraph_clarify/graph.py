@@ -8,7 +8,7 @@ budget, the asker's STOP or the user's stop send the episode to ``draft``. The q
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
@@ -63,7 +63,7 @@ def _failed(exc: LLMError) -> Command[Any]:
     return Command(goto=END, update={"error": str(exc), "stop_reason": "error", "calls": exc.calls})
 
 
-class _ComponentNode(Runnable[dict[str, Any], Any]):
+class _ComponentNode(Runnable[Any, Any]):
     """A node that calls ``component`` with ``args(state)``: one object for sync and async graphs.
 
     A plain Runnable (not RunnableLambda) because it skips per-call signature inspection, which
@@ -80,23 +80,23 @@ class _ComponentNode(Runnable[dict[str, Any], Any]):
         self.component, self.args, self.finish, self.guard = component, args, finish, guard
         self.name = component.name
 
-    def invoke(self, state: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any) -> Any:
-        if (early := self.guard(state)) is not None:
+    def invoke(self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        if (early := self.guard(input)) is not None:
             return early
         try:
-            result, calls = self.component.run(*self.args(state))
+            result, calls = self.component.run(*self.args(input))
         except LLMError as exc:
             return _failed(exc)
-        return self.finish(state, result, calls)
+        return self.finish(input, result, calls)
 
-    async def ainvoke(self, state: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any) -> Any:
-        if (early := self.guard(state)) is not None:
+    async def ainvoke(self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        if (early := self.guard(input)) is not None:
             return early
         try:
-            result, calls = await self.component.arun(*self.args(state))
+            result, calls = await self.component.arun(*self.args(input))
         except LLMError as exc:
             return _failed(exc)
-        return self.finish(state, result, calls)
+        return self.finish(input, result, calls)
 
 
 def create_clarify_graph(
@@ -126,7 +126,7 @@ def create_clarify_graph(
             return Command(goto="draft", update={"stop_reason": "budget", "pending_question": None})
         return None
 
-    def next_after_answer(state: dict[str, Any], update: dict[str, Any]) -> Command[Any]:
+    def next_after_answer(state: Mapping[str, Any], update: dict[str, Any]) -> Command[Any]:
         """Back to ``ask``, or straight to ``draft`` when this answer used up the budget (saves a step)."""
         if len(state.get("turns", [])) + 1 >= state.get("max_turns", max_turns):
             return Command(goto="draft", update={**update, "stop_reason": "budget"})

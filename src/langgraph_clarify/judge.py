@@ -28,9 +28,9 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 from pydantic import BaseModel, Field
 
-from .asker import render_task
 from .llm import Check, Component, LLMComponent, LLMError, ModelCall, messages, offline_call
 from .oracle import terms
+from .state import render_task
 from .tasks import MaskedTask, split_sentences
 
 EMBED_THRESHOLD = 0.6
@@ -273,7 +273,7 @@ class PairwiseJudge(LLMComponent):
 
     def prompt(self, kind: str, task: MaskedTask, first: dict[str, Any], second: dict[str, Any]) -> list[BaseMessage]:
         what, criterion = PAIR_CRITERIA[kind]
-        user = f"{render_task(task.explicit.model_dump())}\n\nA:\n{_side(kind, first)}\n\nB:\n{_side(kind, second)}"
+        user = f"{render_task(task.explicit)}\n\nA:\n{_side(kind, first)}\n\nB:\n{_side(kind, second)}"
         return messages(PAIR_SYSTEM.format(what=what, criterion=criterion), user)
 
 
@@ -285,6 +285,8 @@ def reconcile(forward: str, backward: str) -> Outcome:
 
 def compare_offline(kind: str, a: dict[str, Any], b: dict[str, Any]) -> Outcome:
     """Without an LLM: questions by hidden sentences newly uncovered, drafts by judge score."""
+    sa: float
+    sb: float
     if kind == "questions":
         sa = sum(len(t["new_cited"]) for t in a.get("turns", []))
         sb = sum(len(t["new_cited"]) for t in b.get("turns", []))

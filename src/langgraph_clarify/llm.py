@@ -147,7 +147,7 @@ class CallRecorder:
         parsed: BaseModel | None = None,
         error: str | None = None,
     ) -> ModelCall:
-        usage = (reply.usage_metadata or {}) if reply is not None else {}
+        usage: dict[str, Any] = dict(reply.usage_metadata or {}) if reply is not None else {}
         meta = reply.response_metadata if reply is not None else {}
         logprobs = (meta.get("logprobs") or {}).get("content") if isinstance(meta.get("logprobs"), dict) else None
         return ModelCall(

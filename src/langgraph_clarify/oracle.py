@@ -26,9 +26,8 @@ from langchain_core.messages import BaseMessage
 from pydantic import BaseModel, Field
 
 from . import prompts
-from .asker import render_task
 from .llm import Component, LLMComponent, ModelCall, messages, offline_call
-from .state import Explicit, Hidden
+from .state import Explicit, Hidden, render_task
 
 ABSTAIN = "I have nothing to add on that."
 

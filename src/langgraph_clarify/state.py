@@ -89,6 +89,16 @@ class ClarifyState(TypedDict):
     calls: Annotated[list[ModelCall], operator.add]
 
 
+def render_task(explicit: Explicit) -> str:
+    """The explicit part as the asker, writer and oracle read it."""
+    parts = [f"Task: {explicit['objective']}"]
+    if explicit.get("input"):
+        parts.append(f"Input:\n{explicit['input']}")
+    if explicit.get("options"):
+        parts.append("Options:\n" + "\n".join(f"{k}. {v}" for k, v in explicit["options"].items()))
+    return "\n\n".join(parts)
+
+
 def dialogue_text(turns: list[Turn] | list[dict[str, Any]]) -> str:
     """The dialogue as the asker and writer read it."""
     if not turns:

@@ -57,6 +57,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .state import Explicit, render_task
+
 Region = Literal["procedure", "output", "notes", "context", "removed", "original"]
 TaskFormat = Literal["native", "dolomites", "mediq", "askbench"]
 FORMATS: tuple[str, ...] = ("native", "dolomites", "mediq", "askbench")
@@ -70,25 +72,6 @@ class HiddenSentence(BaseModel):
     index: int
     text: str
     region: Region
-
-
-class ExplicitPart(BaseModel):
-    """What the asker and the writer are allowed to see."""
-
-    model_config = ConfigDict(frozen=True)
-
-    objective: str
-    input: str = ""
-    field: str = ""
-    options: dict[str, str] = Field(default_factory=dict)
-
-    def render(self) -> str:
-        parts = [f"Task: {self.objective}"]
-        if self.input:
-            parts.append(f"Input:\n{self.input}")
-        if self.options:
-            parts.append("Options:\n" + "\n".join(f"{k}. {v}" for k, v in self.options.items()))
-        return "\n\n".join(parts)
 
 
 class MaskedTask(BaseModel):
@@ -112,12 +95,16 @@ class MaskedTask(BaseModel):
     gold_answer: str | None = None
 
     @property
-    def explicit(self) -> ExplicitPart:
-        return ExplicitPart(objective=self.objective, input=self.input, field=self.field, options=self.options)
+    def explicit(self) -> Explicit:
+        """The explicit part E, as graph state carries it."""
+        explicit = Explicit(objective=self.objective, input=self.input, field=self.field)
+        if self.options:
+            explicit["options"] = dict(self.options)
+        return explicit
 
     @property
     def explicit_text(self) -> str:
-        return self.explicit.render()
+        return render_task(self.explicit)
 
 
 # --------------------------------------------------------------------------------------------

@@ -8,10 +8,9 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 
 from . import prompts
-from .asker import render_task
 from .llm import Component, LLMComponent, ModelCall, messages, offline_call
 from .oracle import ABSTAIN
-from .state import DialogueView, dialogue_text
+from .state import DialogueView, dialogue_text, render_task
 from .tasks import split_sentences
 
 _HEADING = re.compile(r"^([A-Z][\w &/'-]{1,60}?):\s+(.+)$")
