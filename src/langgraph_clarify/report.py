@@ -158,6 +158,12 @@ def _fmt(v: float | None) -> str:
     return "–" if v is None else f"{v:.3f}"
 
 
+def _legend(ax: Any, size: int) -> None:
+    """A legend only where something is labelled (an empty one makes matplotlib warn)."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=size)
+
+
 def _plot_scores(summary: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
@@ -210,7 +216,7 @@ def _plot_budget(summary: dict[str, Any], path: Path) -> None:
             ax.set_xlabel("turn budget")
             ax.set_ylabel(metric)
             ax.set_title(d)
-            ax.legend(fontsize=7)
+            _legend(ax, 7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -229,9 +235,8 @@ def _plot_regions(summary: dict[str, Any], path: Path) -> None:
         axes[0].bar(names, shares, bottom=bottom, label=region)
         bottom = [b + s for b, s in zip(bottom, shares, strict=True)]
     axes[0].set_ylabel("share of cited hidden sentences")
-    if entries:
-        axes[0].legend(fontsize=7)
-        axes[1].legend(fontsize=6)
+    _legend(axes[0], 7)
+    _legend(axes[1], 6)
     axes[0].tick_params(axis="x", labelsize=7)
     for r, name in zip(entries, names, strict=True):
         axes[1].hist(r["positions"], bins=10, range=(0, 1), histtype="step", label=name.replace("\n", " / "))
@@ -256,7 +261,7 @@ def _plot_turns(summary: dict[str, Any], path: Path) -> None:
         ax.set_xlabel("turn")
         ax.set_ylabel(f"mean {key} reward")
         ax.set_ylim(0, 1.05)
-        ax.legend(fontsize=6)
+        _legend(ax, 6)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
