@@ -52,15 +52,8 @@ class EpisodeResult(BaseModel):
 
     @classmethod
     def failed(cls, task: MaskedTask, exc: BaseException, max_turns: int | None = None) -> EpisodeResult:
-        return cls(
-            task_id=task.id,
-            field=task.field,
-            source=task.source,
-            n_hidden=len(task.hidden),
-            max_turns=max_turns,
-            stop_reason="error",
-            error=f"{type(exc).__name__}: {exc}",
-        )
+        """An episode that raised outside the nodes' own error handling (which keeps partial traces)."""
+        return cls.from_state(task, {"stop_reason": "error", "error": f"{type(exc).__name__}: {exc}"}, max_turns)
 
     def _mean(self, key: str) -> float | None:
         values = [t[key] for t in self.turns if t[key] is not None]  # type: ignore[literal-required]
