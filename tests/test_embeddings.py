@@ -180,3 +180,26 @@ def test_lazy_import_and_missing_extra() -> None:
     assert lines[:4] == ["[]", "False", "False", "True"], lines
     assert INSTALL_HINT in lines[4]
     assert issubclass(EmbeddingsUnavailable, ImportError)
+
+
+def _encode_in_child(queue) -> None:  # runs in a forked process
+    from langgraph_clarify.embeddings import get_encoder
+
+    queue.put(get_encoder().encode(["How long should the report be?"])[0].tolist())
+
+
+def test_forked_worker_builds_its_own_session() -> None:
+    """`clarify eval --workers` forks; the parent's onnxruntime threads do not survive that."""
+    import multiprocessing
+
+    from langgraph_clarify.embeddings import get_encoder
+
+    parent = get_encoder().encode(["How long should the report be?"])[0]
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_encode_in_child, args=(queue,))
+    proc.start()
+    child = queue.get(timeout=60)
+    proc.join(timeout=30)
+    assert proc.exitcode == 0
+    assert max(abs(a - b) for a, b in zip(parent.tolist(), child, strict=True)) < 1e-5

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -287,6 +288,17 @@ class Encoder:
 
 _ENCODER: Encoder | None = None
 _ENCODER_LOCK = threading.Lock()
+
+
+def _forget_encoder_in_child() -> None:
+    """A forked worker (``clarify eval --workers``) must not use the parent's onnxruntime session:
+    its thread pool did not survive the fork. The child builds its own on first use."""
+    global _ENCODER, _ENCODER_LOCK
+    _ENCODER, _ENCODER_LOCK = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_encoder_in_child)
 
 
 def get_encoder() -> Encoder:

@@ -249,6 +249,7 @@ def _plot_regions(summary: dict[str, Any], path: Path) -> None:
 
 def _plot_turns(summary: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     curves = [c for c in summary["per_turn"] if c["evidence"]]
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
@@ -258,6 +259,7 @@ def _plot_turns(summary: dict[str, Any], path: Path) -> None:
             ys = [y if y is not None else float("nan") for y in c[key]]
             ax.plot(range(1, len(ys) + 1), ys, marker="o", label=label)
     for ax, key in zip(axes, ("evidence", "novelty"), strict=True):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("turn")
         ax.set_ylabel(f"mean {key} reward")
         ax.set_ylim(0, 1.05)
