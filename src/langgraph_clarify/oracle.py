@@ -168,17 +168,23 @@ class EmbeddingOracle(RetrievalOracle):
         self._lock = threading.Lock()
         self._batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
 
-    def hidden_matrix(self, hidden: Sequence[Hidden]) -> Any:
+    def cached_matrix(self, hidden: Sequence[Hidden]) -> Any | None:
         key = tuple(h["text"] for h in hidden)
         with self._lock:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
-        matrix = self.encoder.encode(list(key))
-        with self._lock:
-            self._cache[key] = matrix
-            if len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
+        return None
+
+    def hidden_matrix(self, hidden: Sequence[Hidden]) -> Any:
+        """Embeddings of a task's hidden sentences, encoded once per task and kept (LRU)."""
+        matrix = self.cached_matrix(hidden)
+        if matrix is None:
+            matrix = self.encoder.encode([h["text"] for h in hidden])
+            with self._lock:
+                self._cache[tuple(h["text"] for h in hidden)] = matrix
+                if len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
         return matrix
 
     def query(self, question: str, explicit: Explicit) -> str | None:
@@ -204,9 +210,13 @@ class EmbeddingOracle(RetrievalOracle):
             from .embeddings import MicroBatcher
 
             batcher = self._batchers[loop] = MicroBatcher(self.encoder)
-        matrix, vector = await asyncio.gather(
-            loop.run_in_executor(None, self.hidden_matrix, hidden), batcher.encode(text)
-        )
+        matrix = self.cached_matrix(hidden)
+        if matrix is None:  # first question of a task: encode its sentences off the loop
+            matrix, vector = await asyncio.gather(
+                loop.run_in_executor(None, self.hidden_matrix, hidden), batcher.encode(text)
+            )
+        else:
+            vector = await batcher.encode(text)
         return self.reply(question, hidden, [float(x) for x in matrix @ vector])
 
 
