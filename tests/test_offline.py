@@ -127,3 +127,37 @@ def test_embedding_oracle_same_interface() -> None:
     assert len(oracle._cache) == 1  # hidden embeddings reused for the same task
     nothing, _ = oracle.run(f"What should the {task.objective} include?", inp["explicit"], inp["hidden"])
     assert nothing.evidence == []
+
+
+def test_embedding_oracle_async_batches_concurrent_questions() -> None:
+    import asyncio
+
+    from langgraph_clarify.embeddings import embeddings_available
+
+    if not embeddings_available():
+        pytest.skip("embeddings extra not installed")
+    tasks = load_bundled()[:4]
+    questions = [q for _f, _w, q in FACETS]
+    oracle = EmbeddingOracle()
+    work = [(f"{q} ({t.id})", episode_input(t)) for t in tasks for q in questions]
+    expected = [oracle.run(q, i["explicit"], i["hidden"])[0] for q, i in work]
+    oracle.encoder.clear_cache()
+    batches: list[int] = []
+    encode = oracle.encoder.encode
+
+    def counting(texts, *args, **kwargs):  # type: ignore[no-untyped-def]
+        batches.append(len(texts))
+        return encode(texts, *args, **kwargs)
+
+    oracle.encoder.encode = counting  # type: ignore[method-assign]
+    try:
+
+        async def all_at_once():  # type: ignore[no-untyped-def]
+            return await asyncio.gather(*(oracle.arun(q, i["explicit"], i["hidden"]) for q, i in work))
+
+        got = [reply for reply, _calls in asyncio.run(all_at_once())]
+    finally:
+        del oracle.encoder.encode
+    assert [g.evidence for g in got] == [e.evidence for e in expected]
+    assert [g.answer for g in got] == [e.answer for e in expected]
+    assert sum(batches) == len(work) and len(batches) < len(work) / 4  # coalesced, each text once
