@@ -87,7 +87,8 @@ def test_dolomites_real_file_loads_every_row() -> None:
         assert task.source == "dolomites"
         assert task.field == ""  # the shared file carries no field
         assert task.objective == row["task"]["task_objective"].strip()
-        assert task.input == row["example_input"].strip()
+        heading = re.compile(r'^"?\**Input Sections\**"?\n', re.M)  # template scaffolding, dropped
+        assert task.input == heading.sub("", row["example_input"].strip()).strip()
         assert task.hidden, task.id
         regions = [h.region for h in task.hidden]
         assert set(regions) <= {"procedure", "output", "notes"}
@@ -100,7 +101,7 @@ def test_dolomites_spot_checks() -> None:
     by_id = {t.id: t for t in ts}
     book = by_id["dolomites-696"]
     assert book.objective == "Writing an academic book proposal"
-    assert book.input.startswith("**Input Sections**")
+    assert book.input.startswith("* **Book title:** The Gaelic Lordship")  # template heading dropped
     assert [item.split(":")[0] for item in book.checklist] == ["Project details", "Context"]
     assert book.hidden[0].region == "procedure" and book.hidden[0].text.startswith("This is done to submit")
     output = [h.text for h in book.hidden if h.region == "output"]
@@ -560,3 +561,13 @@ def test_bundled_hidden_part_does_not_restate_explicit_part() -> None:
         overlaps = [len(_content_words(h.text) & known) / max(1, len(_content_words(h.text))) for h in task.hidden]
         assert sum(overlaps) / len(overlaps) < 0.25, task.id
         assert max(overlaps) < 0.6, task.id
+
+
+def test_dolomites_template_heading_is_not_explicit_text() -> None:
+    """The "**Input Sections**" heading is template scaffolding, not something the user said."""
+    path = DATA / "dolomites" / "dolomites_dev_examples.jsonl"
+    if not path.exists():
+        pytest.skip(f"shared data missing: {path}")
+    tasks = load_tasks(path).tasks
+    assert not any("Input Sections" in t.input for t in tasks)
+    assert tasks[0].input.startswith("* **Book title:**")

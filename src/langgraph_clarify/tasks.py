@@ -404,6 +404,11 @@ class _DolomitesFlat(_DolomitesTemplate):
     field: str | None = None
 
 
+# All 309 shared examples carry this template heading (as a line of its own); it is not part of what the user
+# says, and left in, "Sections" would read as if the user had already described the sections.
+_INPUT_HEADER = re.compile(r'^[ \t]*"?\**[ \t]*Input Sections[ \t]*\**"?[ \t]*(?:\n|$)', re.I | re.M)
+
+
 def _dolomites(row: dict[str, Any], line: int) -> MaskedTask:
     nested = "task" in row
     if nested:
@@ -427,7 +432,7 @@ def _dolomites(row: dict[str, Any], line: int) -> MaskedTask:
         field=_text(r.field),
         source="dolomites",
         objective=objective,
-        input=_text(r.example_input) or _text(t.task_input),
+        input=_INPUT_HEADER.sub("", _text(r.example_input)).strip() or _text(t.task_input),
         procedure=_text(t.task_procedure),
         output_spec=output,
         notes=_text(t.task_notes),
