@@ -538,3 +538,14 @@ def test_cli_rejected_policy_leaves_out_dir_reusable(
     assert main([*base, "--policy", "vanilla"], out=io.StringIO()) == 1
     capsys.readouterr()
     assert main([*base, "--policy", "direct"], out=io.StringIO()) == 0, capsys.readouterr().err
+
+
+def test_resume_refuses_different_scoring_settings(task_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "pinned"
+    run_eval(_cfg(task_file, out, policies=["direct"]))
+    with pytest.raises(ValueError, match=r"judge was 'offline-lexical-judge', now 'offline-embedding-judge'"):
+        run_eval(_cfg(task_file, out, policies=["direct"], judge="embedding", resume=True))
+    # more policies or budgets on the same settings are fine: only the new episodes run
+    run_eval(_cfg(task_file, out, resume=True))
+    keys = [json.loads(line)["key"] for line in _lines(out / RESULTS)]
+    assert len(keys) == len(set(keys)) == len(_expected_keys())

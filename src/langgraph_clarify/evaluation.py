@@ -98,11 +98,36 @@ def read_results(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def _spec(value: Any) -> str:
+    return value if isinstance(value, str) else getattr(value, "name", None) or type(value).__name__
+
+
+def _check_run_file(cfg: EvalConfig) -> None:
+    """Pin what scores depend on (writer, oracle, judge, seed) to the output dir, so a resumed run
+    cannot silently mix episodes judged differently. Policies, budgets and task files may grow."""
+    pinned = {
+        "writer": _spec(cfg.writer),
+        "oracle": _spec(cfg.oracle),
+        "judge": make_judge(cfg.judge).name,
+        "llm": cfg.llm,
+        "seed": cfg.seed,
+    }
+    path = cfg.out / "run.json"
+    if path.exists():
+        before = json.loads(path.read_text(encoding="utf-8"))
+        changed = [f"{k} was {before.get(k)!r}, now {v!r}" for k, v in pinned.items() if before.get(k) != v]
+        if changed:
+            raise ValueError(f"{path}: cannot resume with different settings ({'; '.join(changed)}); use another --out")
+    else:
+        path.write_text(json.dumps(pinned, indent=1) + "\n", encoding="utf-8")
+
+
 def _prepare_out(cfg: EvalConfig) -> dict[str, dict[str, Any]]:
     cfg.out.mkdir(parents=True, exist_ok=True)
     path = cfg.out / RESULTS
     if path.exists() and not cfg.resume:
         raise FileExistsError(f"{path} exists: pass --resume to continue it, or choose another --out")
+    _check_run_file(cfg)
     rows = read_results(path)
     # rewrite without a torn last line so appends start on a fresh line
     tmp = path.with_suffix(".tmp")
