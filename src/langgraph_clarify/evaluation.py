@@ -223,9 +223,15 @@ def _run_workers(cfg: EvalConfig, items: list[WorkItem], emit: Callable[[dict[st
     ctx = multiprocessing.get_context("fork")
     queue = ctx.Queue()
     n = min(cfg.workers, len(items))
+    # all episodes of one task go to one worker, whose caches (hidden and draft embeddings) then serve
+    # every policy and budget of that task
+    order: dict[tuple[str, str], int] = {}
+    for _, _, dataset, task in items:
+        order.setdefault((dataset, task.id), len(order))
+    shards = [[it for it in items if order[(it[2], it[3].id)] % n == i] for i in range(n)]
     procs = [
-        ctx.Process(target=_worker, args=(cfg, items[i::n], max(cfg.concurrency // n, 1), queue), daemon=True)
-        for i in range(n)
+        ctx.Process(target=_worker, args=(cfg, shard, max(cfg.concurrency // n, 1), queue), daemon=True)
+        for shard in shards
     ]
     for proc in procs:
         proc.start()
