@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/clarify eval --policy direct offline --turn-budgets 0,1,3,5 --pairwise offline:direct --out runs/demo --resume
+	$(BIN)/clarify eval --policy direct offline --turn-budgets 1,3,5 --pairwise offline:direct --out runs/demo --resume
 	@echo "report: runs/demo/report.md"
 
 lint: $(STAMP)

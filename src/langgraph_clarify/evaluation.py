@@ -386,6 +386,13 @@ def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
     summary = run_eval(cfg)
     for line in summary_table(summary["groups"]):
         print(line, file=out)
+    for pair in summary.get("pairwise", []):
+        q, d = pair["questions"], pair["draft"]
+        print(
+            f"pairwise {pair['a']} vs {pair['b']}: questions {q['win']}/{q['tie']}/{q['lose']}, "
+            f"drafts {d['win']}/{d['tie']}/{d['lose']} (win/tie/lose)",
+            file=out,
+        )
     print(f"\nwrote {cfg.out / RESULTS}, {cfg.out / 'summary.json'} and {cfg.out / 'report.md'}", file=out)
     return 0
 
