@@ -20,6 +20,7 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench evals training graphs
+	$(BIN)/ruff format --check src tests bench evals
 	$(BIN)/mypy src
 
 test: lint

@@ -43,9 +43,7 @@ def main() -> None:
     def f(v: object) -> str:
         return "–" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
 
-    print(
-        "| data | questions | lexical cites | embedding cites | cite/abstain agreement | kappa | both-cite overlap |"
-    )
+    print("| data | questions | lexical cites | embedding cites | cite/abstain agreement | kappa | both-cite overlap |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name in ("bundled", *FILES):
         r = report[name]

@@ -82,7 +82,10 @@ def test_run_on_shared_mediq_slice() -> None:
 
 def _cli(args: list[str], stdin: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "langgraph_clarify.cli", *args], input=stdin, capture_output=True, text=True,
+        [sys.executable, "-m", "langgraph_clarify.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
         timeout=120,
     )
 

@@ -86,8 +86,14 @@ def test_heuristic_asker_skips_covered_facets_and_stops() -> None:
 
 
 def test_case_tasks_get_case_questions() -> None:
-    view = {"explicit": {"objective": "Which drug was given?", "input": "Patient: a 21-year-old man.",
-                         "options": {"A": "x", "B": "y"}}, "turns": []}
+    view = {
+        "explicit": {
+            "objective": "Which drug was given?",
+            "input": "Patient: a 21-year-old man.",
+            "options": {"A": "x", "B": "y"},
+        },
+        "turns": [],
+    }
     decision, _ = HeuristicAsker().run(view)
     assert "history" in decision.question
 

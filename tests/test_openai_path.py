@@ -57,8 +57,9 @@ def test_structured_output_over_http(stub_openai, task) -> None:
     first = result.calls[0]
     assert first["input_tokens"] > 0 and first["output_tokens"] == len(ask.split())  # the stub counts words
     assert first["logprobs"] and first["logprobs"][0]["logprob"] == 0.0
-    assert first["messages"] == [{"role": m["role"].replace("user", "human"), "content": m["content"]}
-                                 for m in requests[0]["messages"]]
+    assert first["messages"] == [
+        {"role": m["role"].replace("user", "human"), "content": m["content"]} for m in requests[0]["messages"]
+    ]
 
 
 def test_malformed_reply_is_retried_over_http(stub_openai, task) -> None:

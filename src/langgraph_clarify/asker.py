@@ -94,22 +94,42 @@ FACETS: tuple[tuple[str, tuple[str, ...], str], ...] = (
 
 # Facets of a case to be answered (a task that comes with answer options, e.g. a clinical vignette).
 CASE_FACETS: tuple[tuple[str, tuple[str, ...], str], ...] = (
-    ("history", ("history",),
-     "What is the relevant history: past illnesses, medications, family history or previous events?"),
-    ("timeline", ("onset", "duration", "ago", "since"),
-     "When did it start, how long has it lasted and how has it changed over time?"),
-    ("findings", ("examination", "exam", "reveals", "shows"),
-     "What did the examination or inspection show?"),
-    ("measurements", ("temperature", "pressure", "pulse", "vital"),
-     "What are the exact measurements, such as temperature, blood pressure, pulse and other vital signs?"),
-    ("tests", ("laboratory", "lab", "test", "imaging", "culture"),
-     "What do the laboratory, imaging or other test results show?"),
-    ("person", ("year-old", "age", "aged"),
-     "Who exactly is involved: age, sex, occupation and other details about the person?"),
-    ("exposures", ("travel", "exposure", "smok", "alcohol"),
-     "Any recent travel, exposures, habits such as smoking or alcohol, or social circumstances?"),
-    ("specifics", ("exactly", "precisely"),
-     "Which specific details, numbers or names were left vague in the question?"),
+    (
+        "history",
+        ("history",),
+        "What is the relevant history: past illnesses, medications, family history or previous events?",
+    ),
+    (
+        "timeline",
+        ("onset", "duration", "ago", "since"),
+        "When did it start, how long has it lasted and how has it changed over time?",
+    ),
+    ("findings", ("examination", "exam", "reveals", "shows"), "What did the examination or inspection show?"),
+    (
+        "measurements",
+        ("temperature", "pressure", "pulse", "vital"),
+        "What are the exact measurements, such as temperature, blood pressure, pulse and other vital signs?",
+    ),
+    (
+        "tests",
+        ("laboratory", "lab", "test", "imaging", "culture"),
+        "What do the laboratory, imaging or other test results show?",
+    ),
+    (
+        "person",
+        ("year-old", "age", "aged"),
+        "Who exactly is involved: age, sex, occupation and other details about the person?",
+    ),
+    (
+        "exposures",
+        ("travel", "exposure", "smok", "alcohol"),
+        "Any recent travel, exposures, habits such as smoking or alcohol, or social circumstances?",
+    ),
+    (
+        "specifics",
+        ("exactly", "precisely"),
+        "Which specific details, numbers or names were left vague in the question?",
+    ),
 )
 
 

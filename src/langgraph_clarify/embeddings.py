@@ -294,10 +294,16 @@ _ENCODER: Encoder | None = None
 _ENCODER_LOCK = threading.Lock()
 
 
+_INHERITED: list[Encoder] = []
+
+
 def _forget_encoder_in_child() -> None:
     """A forked worker (``clarify eval --workers``) must not use the parent's onnxruntime session:
-    its thread pool did not survive the fork. The child builds its own on first use."""
+    its thread pool did not survive the fork. The child builds its own on first use. The inherited
+    one is kept referenced, never destroyed: its destructor would wait forever for those threads."""
     global _ENCODER, _ENCODER_LOCK
+    if _ENCODER is not None:
+        _INHERITED.append(_ENCODER)
     _ENCODER, _ENCODER_LOCK = None, threading.Lock()
 
 
