@@ -12,6 +12,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Generator
+from functools import lru_cache
 from typing import Any, NotRequired, TypeVar
 
 from langchain_core.language_models import BaseChatModel
@@ -119,14 +120,19 @@ def schema_instruction(schema: type[BaseModel]) -> str:
     )
 
 
-def _response_format(model: BaseChatModel, schema: type[BaseModel]) -> dict[str, Any] | None:
-    """Constrained decoding for OpenAI-compatible servers (vLLM honours json_schema too)."""
-    if type(model).__name__ not in ("ChatOpenAI", "AzureChatOpenAI"):
-        return None
+@lru_cache(maxsize=64)
+def _json_schema_format(schema: type[BaseModel]) -> dict[str, Any]:
     return {
         "type": "json_schema",
         "json_schema": {"name": schema.__name__, "schema": schema.model_json_schema(), "strict": False},
     }
+
+
+def _response_format(model: BaseChatModel, schema: type[BaseModel]) -> dict[str, Any] | None:
+    """Constrained decoding for OpenAI-compatible servers (vLLM honours json_schema too)."""
+    if type(model).__name__ not in ("ChatOpenAI", "AzureChatOpenAI"):
+        return None
+    return _json_schema_format(schema)
 
 
 class CallRecorder:
