@@ -28,6 +28,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 from pydantic import BaseModel, Field
 
+from . import prompts
 from .llm import Check, Component, LLMComponent, LLMError, ModelCall, messages, offline_call
 from .oracle import terms
 from .state import render_task
@@ -56,30 +57,14 @@ class ChecklistVerdict(BaseModel):
     comments: str = ""
 
 
-CHECKLIST_SYSTEM = """You grade a written output against a checklist. For each numbered item, \
-decide whether the output meets it (1) or not (0). Be strict: an item is met only if the output \
-clearly satisfies it. Reply with JSON only: {"grade": <number of items met>, "out_of": <number of \
-items>, "items": [1 or 0 for each item, in order], "comments": "<one or two sentences>"}."""
-
-CHECKLIST_USER = """Task: {objective}
-
-Checklist ({n} items):
-{items}
-
-Output to grade:
-<<<
-{draft}
->>>"""
-
-
 class LLMChecklistJudge(LLMComponent):
     role = "judge"
     schema = ChecklistVerdict
 
     def prompt(self, task: MaskedTask, draft: str) -> list[BaseMessage]:
         items = "\n".join(f"{i + 1}. {c}" for i, c in enumerate(task.checklist))
-        user = CHECKLIST_USER.format(objective=task.objective, n=len(task.checklist), items=items, draft=draft)
-        return messages(CHECKLIST_SYSTEM, user)
+        user = prompts.CHECKLIST_USER.format(objective=task.objective, n=len(task.checklist), items=items, draft=draft)
+        return messages(prompts.CHECKLIST_SYSTEM, user)
 
     def check(self, task: MaskedTask, draft: str) -> Check:
         n = len(task.checklist)
@@ -253,19 +238,6 @@ class PairVerdict(BaseModel):
     reason: str = ""
 
 
-PAIR_SYSTEM = """You compare two assistants working on the same under-specified task. \
-{what} Judge which is better: {criterion} Reply with JSON only: {{"better": "A" | "B" | "tie", \
-"reason": "<one sentence>"}}."""
-
-PAIR_CRITERIA = {
-    "questions": (
-        "Each asked the user some questions before writing.",
-        "better questions ask for information the task does not already give and that would change the result.",
-    ),
-    "draft": ("Each wrote a final output.", "the better output completes the task more fully and appropriately."),
-}
-
-
 def _side(kind: str, episode: dict[str, Any]) -> str:
     if kind == "questions":
         return "\n".join(f"- {t['question']}" for t in episode.get("turns", [])) or "(asked nothing)"
@@ -279,9 +251,9 @@ class PairwiseJudge(LLMComponent):
     schema = PairVerdict
 
     def prompt(self, kind: str, task: MaskedTask, first: dict[str, Any], second: dict[str, Any]) -> list[BaseMessage]:
-        what, criterion = PAIR_CRITERIA[kind]
+        what, criterion = prompts.PAIR_CRITERIA[kind]
         user = f"{render_task(task.explicit)}\n\nA:\n{_side(kind, first)}\n\nB:\n{_side(kind, second)}"
-        return messages(PAIR_SYSTEM.format(what=what, criterion=criterion), user)
+        return messages(prompts.PAIR_SYSTEM.format(what=what, criterion=criterion), user)
 
 
 def reconcile(forward: str, backward: str) -> Outcome:

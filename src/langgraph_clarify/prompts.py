@@ -1,4 +1,4 @@
-"""Prompts for the LLM asker, writer and oracle (the judge's live in judge.py's neighbour)."""
+"""Prompts for the LLM asker, writer, oracle and judges, kept together so they are read and changed together."""
 
 ASKER_SYSTEM = """You are a proactive assistant. Before doing a task, you gather the information \
 the user has not given but the ideal result depends on: the procedure or expertise to apply, the \
@@ -46,3 +46,30 @@ Hidden sentences (only you know these):
 {hidden}
 
 Assistant's question: {question}"""
+
+CHECKLIST_SYSTEM = """You grade a written output against a checklist. For each numbered item, \
+decide whether the output meets it (1) or not (0). Be strict: an item is met only if the output \
+clearly satisfies it. Reply with JSON only: {"grade": <number of items met>, "out_of": <number of \
+items>, "items": [1 or 0 for each item, in order], "comments": "<one or two sentences>"}."""
+
+CHECKLIST_USER = """Task: {objective}
+
+Checklist ({n} items):
+{items}
+
+Output to grade:
+<<<
+{draft}
+>>>"""
+
+PAIR_SYSTEM = """You compare two assistants working on the same under-specified task. \
+{what} Judge which is better: {criterion} Reply with JSON only: {{"better": "A" | "B" | "tie", \
+"reason": "<one sentence>"}}."""
+
+PAIR_CRITERIA = {
+    "questions": (
+        "Each asked the user some questions before writing.",
+        "better questions ask for information the task does not already give and that would change the result.",
+    ),
+    "draft": ("Each wrote a final output.", "the better output completes the task more fully and appropriately."),
+}
