@@ -424,3 +424,10 @@ def test_extract_choice_never_returns_a_letter_outside_the_options() -> None:
     assert extract_choice("Answer: I believe it is B.", OPTIONS) in (*OPTIONS, None)
     assert extract_choice("Answer: I think so. The answer is C.", OPTIONS) == "C"
     assert extract_choice("The answer is I think B") == "I"  # without options any letter A-J may be meant
+
+
+def test_pairwise_judge_failure_is_missing_not_a_crash() -> None:
+    model = ScriptedChatModel(script=["not json"])
+    outcome = compare(PairwiseJudge(model, retries=0), "draft", TASK, EP_A, EP_B)
+    assert outcome is None
+    assert tally(["win", None, "tie"]) == {"win": 1, "tie": 1, "lose": 0, "missing": 1}

@@ -383,14 +383,15 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
 
 def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
     cfg = config_from_args(args)
+    from .report import wtl
+
     summary = run_eval(cfg)
     for line in summary_table(summary["groups"]):
         print(line, file=out)
     for pair in summary.get("pairwise", []):
         q, d = pair["questions"], pair["draft"]
         print(
-            f"pairwise {pair['a']} vs {pair['b']}: questions {q['win']}/{q['tie']}/{q['lose']}, "
-            f"drafts {d['win']}/{d['tie']}/{d['lose']} (win/tie/lose)",
+            f"pairwise {pair['a']} vs {pair['b']}: questions {wtl(q)}, drafts {wtl(d)} (win/tie/lose)",
             file=out,
         )
     print(f"\nwrote {cfg.out / RESULTS}, {cfg.out / 'summary.json'} and {cfg.out / 'report.md'}", file=out)

@@ -245,7 +245,7 @@ def _side(kind: str, episode: dict[str, Any]) -> str:
 
 
 class PairwiseJudge(LLMComponent):
-    """LLM pairwise preference; :meth:`compare` asks in both orders and reconciles them."""
+    """LLM pairwise preference; :func:`compare` asks it in both orders and reconciles the two."""
 
     role = "judge"
     schema = PairVerdict
@@ -275,13 +275,21 @@ def compare_offline(kind: str, a: dict[str, Any], b: dict[str, Any]) -> Outcome:
     return "win" if sa > sb else "lose" if sa < sb else "tie"
 
 
-def compare(judge: PairwiseJudge | None, kind: str, task: MaskedTask, a: dict[str, Any], b: dict[str, Any]) -> Outcome:
+def compare(
+    judge: PairwiseJudge | None, kind: str, task: MaskedTask, a: dict[str, Any], b: dict[str, Any]
+) -> Outcome | None:
+    """Outcome for policy ``a``; None when the LLM judge failed on this pair (it is not counted)."""
     if judge is None:
         return compare_offline(kind, a, b)
-    forward, _ = judge.run(kind, task, a, b)
-    backward, _ = judge.run(kind, task, b, a)
+    try:
+        forward, _ = judge.run(kind, task, a, b)
+        backward, _ = judge.run(kind, task, b, a)
+    except LLMError:
+        return None
     return reconcile(forward.better, backward.better)
 
 
-def tally(outcomes: Sequence[Outcome]) -> dict[str, int]:
-    return {k: sum(o == k for o in outcomes) for k in ("win", "tie", "lose")}
+def tally(outcomes: Sequence[Outcome | None]) -> dict[str, int]:
+    counts = {k: sum(o == k for o in outcomes) for k in ("win", "tie", "lose")}
+    missing = sum(o is None for o in outcomes)
+    return {**counts, "missing": missing} if missing else counts

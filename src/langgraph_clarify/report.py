@@ -154,6 +154,12 @@ def pairwise_outcomes(
 # ---- plots and markdown ------------------------------------------------------------------------
 
 
+def wtl(counts: dict[str, int]) -> str:
+    """``win/tie/lose``, plus the pairs a failing LLM judge left unjudged."""
+    text = f"{counts['win']}/{counts['tie']}/{counts['lose']}"
+    return text + (f" ({counts['missing']} unjudged)" if counts.get("missing") else "")
+
+
 def _fmt(v: float | None) -> str:
     return "–" if v is None else f"{v:.3f}"
 
@@ -332,9 +338,7 @@ def render_markdown(summary: dict[str, Any], plots: Sequence[str]) -> str:
         ]
         for p in summary["pairwise"]:
             q, d = p["questions"], p["draft"]
-            lines.append(
-                f"| {p['a']} | {p['b']} | {q['win']}/{q['tie']}/{q['lose']} | {d['win']}/{d['tie']}/{d['lose']} |"
-            )
+            lines.append(f"| {p['a']} | {p['b']} | {wtl(q)} | {wtl(d)} |")
     lines += ["", "## Plots", ""]
     lines += [f"![{name}]({name})" for name in plots]
     return "\n".join(lines) + "\n"
