@@ -170,6 +170,14 @@ def _legend(ax: Any, size: int) -> None:
         ax.legend(fontsize=size)
 
 
+def _save(fig: Any, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def _plot_scores(summary: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
@@ -195,9 +203,7 @@ def _plot_scores(summary: dict[str, Any], path: Path) -> None:
         ax.set_title(d)
         ax.set_ylabel("score")
         ax.set_ylim(0, 1)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def _plot_budget(summary: dict[str, Any], path: Path) -> None:
@@ -223,9 +229,7 @@ def _plot_budget(summary: dict[str, Any], path: Path) -> None:
             ax.set_ylabel(metric)
             ax.set_title(d)
             _legend(ax, 7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def _plot_regions(summary: dict[str, Any], path: Path) -> None:
@@ -242,15 +246,13 @@ def _plot_regions(summary: dict[str, Any], path: Path) -> None:
         bottom = [b + s for b, s in zip(bottom, shares, strict=True)]
     axes[0].set_ylabel("share of cited hidden sentences")
     _legend(axes[0], 7)
-    _legend(axes[1], 6)
     axes[0].tick_params(axis="x", labelsize=7)
     for r, name in zip(entries, names, strict=True):
         axes[1].hist(r["positions"], bins=10, range=(0, 1), histtype="step", label=name.replace("\n", " / "))
+    _legend(axes[1], 6)
     axes[1].set_xlabel("relative position in hidden text (0 = first procedure sentence)")
     axes[1].set_ylabel("cited sentences")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def _plot_turns(summary: dict[str, Any], path: Path) -> None:
@@ -270,9 +272,7 @@ def _plot_turns(summary: dict[str, Any], path: Path) -> None:
         ax.set_ylabel(f"mean {key} reward")
         ax.set_ylim(0, 1.05)
         _legend(ax, 6)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 PLOTS = {
