@@ -19,6 +19,7 @@ from langgraph_clarify.testing import ScriptedChatModel
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 DOLOMITES = DATA / "dolomites" / "dolomites_dev_examples.jsonl"
 MEDIQ = DATA / "mediq" / "all_dev_good.jsonl"
+ASKBENCH = DATA / "askbench" / "ask_mind_test.jsonl"
 
 
 def _need(path: Path) -> Path:
@@ -480,6 +481,25 @@ def test_mediq_coverage_grows_with_budget(tmp_path: Path) -> None:
     assert all(g["errors"] == 0 and g["judge_missing"] == 0 and g["n"] == 40 for g in groups.values())
     c1, c3, c5 = (groups[("offline", b)]["coverage"] for b in (1, 3, 5))
     assert 0 < c1 < c3 <= c5 and c5 > c1
+
+
+def test_askbench_report_with_answer_judge(tmp_path: Path) -> None:
+    """AskBench items carry a gold answer, no checklist: the answer judge scores them."""
+    cfg = EvalConfig(
+        tasks=[_need(ASKBENCH)],
+        policies=["direct", "offline"],
+        turn_budgets=[1, 5],
+        limit=30,
+        out=tmp_path / "askbench",
+        progress=False,
+    )
+    summary = run_eval(cfg)
+    rows = [json.loads(line) for line in _lines(cfg.out / RESULTS)]
+    assert len(rows) == 30 * 3 and all(r["judge"]["method"] == "answer-judge" for r in rows)
+    assert all(r["judge"]["score"] in (0.0, 1.0) for r in rows)
+    groups = _groups(summary)
+    assert groups[("offline", 1)]["coverage"] < groups[("offline", 5)]["coverage"]
+    assert (cfg.out / "report.md").read_text(encoding="utf-8").count("| ask_mind_test |") >= 3
 
 
 # ---- command line ----------------------------------------------------------------------------------
