@@ -1,6 +1,6 @@
 # Two commands do all set-up on a fresh machine:
 #   make demo   create .venv, install, run the clarify evaluation on the bundled tasks (offline)
-#   make test   create .venv, install, run ruff and the test suite
+#   make test   create .venv, install, run ruff, mypy and the test suite
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
