@@ -6,12 +6,10 @@ import io
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 from langgraph_clarify.cli import main
 from langgraph_clarify.tasks import bundled_tasks_path, load_bundled
-
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from shared_data import MEDIQ, need
 
 
 def run(*argv: str) -> tuple[int, str]:
@@ -69,11 +67,7 @@ def test_run_unknown_task_and_bad_model(capsys) -> None:
 
 
 def test_run_on_shared_mediq_slice() -> None:
-    path = DATA / "mediq" / "all_dev_good.jsonl"
-    if not path.exists():
-        import pytest
-
-        pytest.skip(f"shared data missing: {path}")
+    path = need(MEDIQ)
     code, text = run("run", "--tasks", str(path), "--limit", "5", "--json")
     results = json.loads(text)
     assert code == 0 and len(results) == 5

@@ -15,18 +15,7 @@ from langgraph_clarify.cli import main
 from langgraph_clarify.evaluation import RESULTS, EvalConfig, Policy, episode_key, read_results, run_episodes, run_eval
 from langgraph_clarify.report import PLOTS, bootstrap_ci, summarize
 from langgraph_clarify.testing import ScriptedChatModel
-
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-DOLOMITES = DATA / "dolomites" / "dolomites_dev_examples.jsonl"
-MEDIQ = DATA / "mediq" / "all_dev_good.jsonl"
-ASKBENCH = DATA / "askbench" / "ask_mind_test.jsonl"
-
-
-def _need(path: Path) -> Path:
-    if not path.is_file():
-        pytest.skip(f"shared benchmark data not found at {path} (read-only ../shared/data is not mounted here)")
-    return path
-
+from shared_data import ASKBENCH, DOLOMITES, MEDIQ, need
 
 # ---- summary statistics on hand-built rows ---------------------------------------------------------
 
@@ -450,7 +439,7 @@ def test_workers_give_the_same_results(task_file: Path, tmp_path: Path) -> None:
 
 def test_dolomites_offline_beats_direct_and_coverage_grows(tmp_path: Path) -> None:
     cfg = EvalConfig(
-        tasks=[_need(DOLOMITES)],
+        tasks=[need(DOLOMITES)],
         policies=["direct", "offline"],
         turn_budgets=[1, 3, 5],
         judge="lexical",
@@ -469,7 +458,7 @@ def test_dolomites_offline_beats_direct_and_coverage_grows(tmp_path: Path) -> No
 
 def test_mediq_coverage_grows_with_budget(tmp_path: Path) -> None:
     cfg = EvalConfig(
-        tasks=[_need(MEDIQ)],
+        tasks=[need(MEDIQ)],
         policies=["offline"],
         turn_budgets=[1, 3, 5],
         judge="lexical",
@@ -486,7 +475,7 @@ def test_mediq_coverage_grows_with_budget(tmp_path: Path) -> None:
 def test_askbench_report_with_answer_judge(tmp_path: Path) -> None:
     """AskBench items carry a gold answer, no checklist: the answer judge scores them."""
     cfg = EvalConfig(
-        tasks=[_need(ASKBENCH)],
+        tasks=[need(ASKBENCH)],
         policies=["direct", "offline"],
         turn_budgets=[1, 5],
         limit=30,

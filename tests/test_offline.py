@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from langgraph_clarify import create_clarify_graph, run_episode
@@ -12,16 +10,12 @@ from langgraph_clarify.episodes import episode_input
 from langgraph_clarify.oracle import ABSTAIN, EmbeddingOracle, LexicalOracle, strip_explicit
 from langgraph_clarify.rewards import score_turn
 from langgraph_clarify.tasks import MaskedTask, load_bundled, load_tasks
-
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from shared_data import DOLOMITES, need
 
 
 @pytest.fixture(scope="module")
 def dolomites_tasks() -> list[MaskedTask]:
-    path = DATA / "dolomites" / "dolomites_dev_examples.jsonl"
-    if not path.exists():
-        pytest.skip(f"shared data missing: {path}")
-    return load_tasks(path).tasks
+    return load_tasks(need(DOLOMITES)).tasks
 
 
 def test_score_turn_arithmetic() -> None:

@@ -28,17 +28,7 @@ from langgraph_clarify.tasks import (
     split_options,
     split_sentences,
 )
-
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-DOLOMITES = DATA / "dolomites" / "dolomites_dev_examples.jsonl"
-MEDIQ = DATA / "mediq" / "all_dev_good.jsonl"
-ASKBENCH = DATA / "askbench" / "ask_mind_test.jsonl"
-
-
-def _need(path: Path) -> Path:
-    if not path.is_file():
-        pytest.skip(f"shared benchmark data not found at {path} (read-only ../shared/data is not mounted here)")
-    return path
+from shared_data import ASKBENCH, DATA, DOLOMITES, MEDIQ, need
 
 
 def _raw_rows(path: Path) -> list[dict[str, Any]]:
@@ -76,7 +66,7 @@ def _native_row(**overrides: Any) -> dict[str, Any]:
 
 
 def test_dolomites_real_file_loads_every_row() -> None:
-    raw = _raw_rows(_need(DOLOMITES))
+    raw = _raw_rows(need(DOLOMITES))
     ts = load_tasks(DOLOMITES)
     assert ts.format == "dolomites"
     assert len(ts.tasks) == len(raw) == 309
@@ -97,7 +87,7 @@ def test_dolomites_real_file_loads_every_row() -> None:
 
 
 def test_dolomites_spot_checks() -> None:
-    ts = load_dolomites(_need(DOLOMITES))
+    ts = load_dolomites(need(DOLOMITES))
     by_id = {t.id: t for t in ts}
     book = by_id["dolomites-696"]
     assert book.objective == "Writing an academic book proposal"
@@ -113,7 +103,7 @@ def test_dolomites_spot_checks() -> None:
 
 def test_dolomites_checklist_items_equal_bullets() -> None:
     """Where a spec is a plain one-line '* A: ... * B: ...' list, the checklist is exactly its bullets."""
-    raw = _raw_rows(_need(DOLOMITES))
+    raw = _raw_rows(need(DOLOMITES))
     ts = load_dolomites(DOLOMITES)
     compared = 0
     for task, row in zip(ts.tasks, raw, strict=True):
@@ -127,7 +117,7 @@ def test_dolomites_checklist_items_equal_bullets() -> None:
 
 
 def test_mediq_real_file_loads_every_row() -> None:
-    raw = _raw_rows(_need(MEDIQ))
+    raw = _raw_rows(need(MEDIQ))
     ts = load_tasks(MEDIQ)
     assert ts.format == "mediq"
     assert len(ts.tasks) == len(raw) == 1272
@@ -141,7 +131,7 @@ def test_mediq_real_file_loads_every_row() -> None:
 
 
 def test_mediq_spot_check_case_0() -> None:
-    raw = _raw_rows(_need(MEDIQ))[0]
+    raw = _raw_rows(need(MEDIQ))[0]
     task = load_mediq(MEDIQ).tasks[0]
     assert task.id == "mediq-0"
     assert task.gold_answer == "C"
@@ -157,13 +147,13 @@ def test_mediq_spot_check_case_0() -> None:
 
 
 def test_mediq_case_without_context_has_no_input_and_no_hidden() -> None:
-    ts = load_mediq(_need(MEDIQ))
+    ts = load_mediq(need(MEDIQ))
     task = next(t for t in ts if t.id == "mediq-224")
     assert task.input == "" and task.hidden == []
 
 
 def test_askbench_real_file_loads_every_row() -> None:
-    raw = _raw_rows(_need(ASKBENCH))
+    raw = _raw_rows(need(ASKBENCH))
     ts = load_tasks(ASKBENCH)
     assert ts.format == "askbench"
     assert len(ts.tasks) == len(raw) == 400
@@ -183,7 +173,7 @@ def test_askbench_real_file_loads_every_row() -> None:
 
 
 def test_askbench_spot_check_first_item() -> None:
-    task = load_askbench(_need(ASKBENCH)).tasks[0]
+    task = load_askbench(need(ASKBENCH)).tasks[0]
     assert task.gold_answer == "B"
     assert task.options == {
         "A": "Total caloric intake",
@@ -202,7 +192,7 @@ def test_askbench_spot_check_first_item() -> None:
 
 
 def test_askbench_gold_answers_and_dropped_options() -> None:
-    ts = load_askbench(_need(ASKBENCH))
+    ts = load_askbench(need(ASKBENCH))
     assert ts.tasks[1].gold_answer == "54"  # no letter pattern: kept as text
     assert ts.tasks[2].gold_answer == "False"
     # Line 36: the degraded question dropped its options; the original's options become hidden.
@@ -212,7 +202,7 @@ def test_askbench_gold_answers_and_dropped_options() -> None:
 
 
 def test_explicit_format_override_on_real_file() -> None:
-    ts = load_tasks(_need(MEDIQ), "mediq")
+    ts = load_tasks(need(MEDIQ), "mediq")
     assert ts.format == "mediq" and len(ts) == 1272
     with pytest.raises(TaskFileError) as info:
         load_tasks(MEDIQ, "dolomites")

@@ -11,7 +11,7 @@ from pydantic import BaseModel, model_validator
 
 from . import prompts
 from .llm import Component, LLMComponent, ModelCall, messages, offline_call
-from .rewards import normalize_question
+from .rewards import is_repeat
 from .state import DialogueView, dialogue_text, render_task
 
 
@@ -144,12 +144,11 @@ class HeuristicAsker(Component):
 
     def run(self, view: DialogueView) -> tuple[AskDecision, list[ModelCall]]:
         text = render_task(view["explicit"]).lower()
-        asked = {normalize_question(t["question"]) for t in view.get("turns", [])}
         facets = CASE_FACETS if view["explicit"].get("options") else FACETS
         decision = AskDecision(action="stop")
         for _facet, covered_by, question in facets:
             covered = any(re.search(rf"\b{re.escape(word)}", text) for word in covered_by)
-            if not covered and normalize_question(question) not in asked:
+            if not covered and not is_repeat(question, view.get("turns", [])):
                 decision = AskDecision(action="ask", question=question)
                 break
         prompt = render_task(view["explicit"]) + "\n\n" + dialogue_text(view.get("turns", []))

@@ -18,13 +18,9 @@ from .graph import HUMAN, create_clarify_graph
 from .tasks import FORMATS, MaskedTask, TaskFileError, bundled_tasks_path, load_tasks
 
 
-def _add_task_args(p: argparse.ArgumentParser, many: bool = False) -> None:
+def _add_task_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--tasks",
-        type=Path,
-        nargs="+" if many else None,
-        default=[bundled_tasks_path()] if many else None,
-        help="task file(s) (JSONL); default: the bundled task set",
+        "--tasks", type=Path, default=bundled_tasks_path(), help="task file (JSONL); default: the bundled set"
     )
     p.add_argument("--format", choices=FORMATS, help="task file format (default: detected from the first row)")
     p.add_argument("--skip-invalid", action="store_true", help="skip and count bad rows instead of failing")
@@ -60,7 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load(path: Path, fmt: str | None, skip: bool, out: TextIO) -> list[MaskedTask]:
+def _load(path: Path, fmt: str | None, skip: bool) -> list[MaskedTask]:
     task_set = load_tasks(path, fmt, skip_invalid=skip)
     if task_set.skipped:
         print(f"skipped {len(task_set.skipped)} invalid row(s) in {path}:", file=sys.stderr)
@@ -156,9 +152,7 @@ def human_episode(
 
 
 def cmd_run(args: argparse.Namespace, out: TextIO, ask: Callable[[str], str] = input) -> int:
-    tasks = _select(
-        _load(args.tasks or bundled_tasks_path(), args.format, args.skip_invalid, out), args.task, args.limit
-    )
+    tasks = _select(_load(args.tasks, args.format, args.skip_invalid), args.task, args.limit)
     results: list[EpisodeResult] = []
     if args.human:
         checkpointer = _checkpointer(args.checkpoint)

@@ -61,6 +61,14 @@ def group_stats(rows: Sequence[Row], seed: int) -> dict[str, Any]:
     }
 
 
+def _turn_means(rows: Sequence[Row], key: str, depth: int) -> list[float | None]:
+    """Mean of one reward at each turn index, over the episodes that reached that turn."""
+    return [
+        mean([r["turns"][i][key] for r in rows if len(r["turns"]) > i and r["turns"][i][key] is not None])
+        for i in range(depth)
+    ]
+
+
 def summarize(rows: Sequence[Row], *, seed: int = 0) -> dict[str, Any]:
     """Per (dataset, policy, budget) statistics, per-field scores, per-turn rewards, evidence regions.
 
@@ -86,26 +94,7 @@ def summarize(rows: Sequence[Row], *, seed: int = 0) -> dict[str, Any]:
     per_turn = []
     for (d, p, b), rs in _group(rows, lambda r: (r["dataset"], r["policy"], r["max_turns"])).items():
         depth = max((len(r["turns"]) for r in rs), default=0)
-        evidence = [
-            mean(
-                [
-                    r["turns"][i]["evidence_reward"]
-                    for r in rs
-                    if len(r["turns"]) > i and r["turns"][i]["evidence_reward"] is not None
-                ]
-            )
-            for i in range(depth)
-        ]
-        novelty = [
-            mean(
-                [
-                    r["turns"][i]["novelty_reward"]
-                    for r in rs
-                    if len(r["turns"]) > i and r["turns"][i]["novelty_reward"] is not None
-                ]
-            )
-            for i in range(depth)
-        ]
+        evidence, novelty = (_turn_means(rs, key, depth) for key in ("evidence_reward", "novelty_reward"))
         per_turn.append({"dataset": d, "policy": p, "max_turns": b, "evidence": evidence, "novelty": novelty})
     regions = []
     for (d, p), rs in _group(rows, lambda r: (r["dataset"], r["policy"])).items():

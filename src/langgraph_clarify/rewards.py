@@ -18,13 +18,18 @@ def normalize_question(text: str) -> str:
     return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
 
 
+def is_repeat(question: str, previous: Sequence[Turn]) -> bool:
+    """Asked before, up to case and punctuation."""
+    return normalize_question(question) in {normalize_question(t["question"]) for t in previous}
+
+
 def score_turn(
     index: int, question: str, answer: str, cited: Sequence[int], previous: Sequence[Turn], n_hidden: int
 ) -> Turn:
     """Build the turn record with its rewards; ``previous`` are the earlier turns of the episode."""
     seen = {i for t in previous for i in t["cited"]}
     cited_sorted = sorted(set(cited))
-    repeated = normalize_question(question) in {normalize_question(t["question"]) for t in previous}
+    repeated = is_repeat(question, previous)
     new = [] if repeated else [i for i in cited_sorted if i not in seen]
     covered = seen | set(cited_sorted)
     return Turn(
@@ -42,7 +47,7 @@ def score_turn(
 
 def human_turn(index: int, question: str, answer: str, previous: Sequence[Turn]) -> Turn:
     """A turn answered by a person: no hidden sentences, so no rewards."""
-    repeated = normalize_question(question) in {normalize_question(t["question"]) for t in previous}
+    repeated = is_repeat(question, previous)
     return Turn(
         index=index,
         question=question,
