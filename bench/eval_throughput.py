@@ -18,7 +18,7 @@ from pathlib import Path
 
 from langgraph_clarify.asker import LLMAsker
 from langgraph_clarify.episodes import arun_episode
-from langgraph_clarify.evaluation import EvalConfig, Policy, run_episodes
+from langgraph_clarify.evaluation.runner import EvalConfig, Policy, run_episodes
 from langgraph_clarify.graph import create_clarify_graph
 from langgraph_clarify.tasks import MaskedTask, hide
 from langgraph_clarify.testing import ScriptedChatModel

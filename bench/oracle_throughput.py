@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from langgraph_clarify.agreement import question_sequence
 from langgraph_clarify.episodes import episode_input
+from langgraph_clarify.evaluation.agreement import question_sequence
 from langgraph_clarify.oracle import EmbeddingOracle, LexicalOracle
 from langgraph_clarify.tasks import load_bundled, load_tasks
 

@@ -10,7 +10,7 @@ import argparse
 import json
 from pathlib import Path
 
-from langgraph_clarify.agreement import mediq_fact_overlap, oracle_agreement
+from langgraph_clarify.evaluation.agreement import mediq_fact_overlap, oracle_agreement
 from langgraph_clarify.oracle import EmbeddingOracle, LexicalOracle
 from langgraph_clarify.tasks import load_bundled, load_tasks
 

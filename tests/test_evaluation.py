@@ -12,8 +12,16 @@ from langchain_core.messages import BaseMessage
 
 from langgraph_clarify.asker import LLMAsker
 from langgraph_clarify.cli import main
-from langgraph_clarify.evaluation import RESULTS, EvalConfig, Policy, episode_key, read_results, run_episodes, run_eval
-from langgraph_clarify.report import PLOTS, bootstrap_ci, summarize
+from langgraph_clarify.evaluation.report import PLOTS, bootstrap_ci, summarize
+from langgraph_clarify.evaluation.runner import (
+    RESULTS,
+    EvalConfig,
+    Policy,
+    episode_key,
+    read_results,
+    run_episodes,
+    run_eval,
+)
 from langgraph_clarify.testing import ScriptedChatModel
 from shared_data import ASKBENCH, DOLOMITES, MEDIQ, need
 

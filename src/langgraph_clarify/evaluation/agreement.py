@@ -12,13 +12,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .asker import CASE_FACETS, FACETS, HeuristicAsker
-from .episodes import episode_input
-from .llm import Component
-from .oracle import terms
-from .rewards import score_turn
-from .state import DialogueView, Turn
-from .tasks import MaskedTask
+from ..asker import CASE_FACETS, FACETS, HeuristicAsker
+from ..episodes import episode_input
+from ..llm import Component
+from ..oracle import terms
+from ..rewards import score_turn
+from ..state import DialogueView, Turn
+from ..tasks import MaskedTask
 
 
 def question_sequence(task: MaskedTask) -> list[str]:
@@ -110,7 +110,7 @@ def mediq_fact_overlap(path: Path, oracle: Component, *, limit: int | None = Non
     A fact answers a question when it matches the question's facet lexicon; it is located in the
     hidden sentence it was extracted from. Only questions with at least one such hidden fact count.
     """
-    from .tasks import load_tasks
+    from ..tasks import load_tasks
 
     tasks = {t.id: t for t in load_tasks(path, "mediq").tasks}
     answerable = hits = cited_total = cited_relevant = 0

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .tasks import MaskedTask
+from ..tasks import MaskedTask
 
 Row = dict[str, Any]
 
@@ -117,7 +117,7 @@ def pairwise_outcomes(
     judge_model: str | None,
 ) -> list[dict[str, Any]]:
     """Win/tie/lose of policy A against B on the same tasks at the largest budget both ran."""
-    from .judge import PairwiseJudge, compare, tally
+    from ..judge import PairwiseJudge, compare, tally
 
     judge = PairwiseJudge(judge_model) if judge_model else None
     by_key = {(r["dataset"], r["policy"], r["task_id"], r["max_turns"]): r for r in rows}

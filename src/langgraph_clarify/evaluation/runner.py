@@ -7,25 +7,24 @@ recomputed from that file, so they are the same however the run was interrupted.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import multiprocessing
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from queue import Empty
-from typing import Any, TextIO
+from typing import Any
 
-from .asker import HeuristicAsker, LLMAsker
-from .episodes import EpisodeResult, arun_episode
-from .graph import create_clarify_graph
-from .judge import JudgeResult, ajudge_draft, make_judge
-from .llm import Component
-from .tasks import FORMATS, MaskedTask, bundled_tasks_path, load_tasks
+from ..asker import HeuristicAsker, LLMAsker
+from ..episodes import EpisodeResult, arun_episode
+from ..graph import create_clarify_graph
+from ..judge import JudgeResult, ajudge_draft, make_judge
+from ..llm import Component
+from ..tasks import MaskedTask, bundled_tasks_path, load_tasks
 
 RESULTS = "results.jsonl"
 
@@ -310,106 +309,3 @@ def run_eval(cfg: EvalConfig) -> dict[str, Any]:
     (cfg.out / "summary.json").write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     write_report(rows, summary, cfg.out)
     return summary
-
-
-def _ints(text: str) -> list[int]:
-    try:
-        values = [int(x) for x in text.split(",") if x.strip()]
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from exc
-    if not values or any(v < 0 for v in values):
-        raise argparse.ArgumentTypeError("turn budgets must be non-negative integers")
-    return values
-
-
-def _pair(text: str) -> tuple[str, str]:
-    a, sep, b = text.partition(":")
-    if not sep or not a or not b:
-        raise argparse.ArgumentTypeError(f"expected POLICY_A:POLICY_B, got {text!r}")
-    return a, b
-
-
-def add_eval_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--tasks", type=Path, nargs="+", default=[bundled_tasks_path()], help="task files")
-    p.add_argument("--format", choices=FORMATS, help="task file format for all files (default: detected)")
-    p.add_argument("--skip-invalid", action="store_true")
-    p.add_argument(
-        "--policy",
-        nargs="+",
-        default=["direct", "offline"],
-        help="direct | offline | vanilla | <model> | label=<model>",
-    )
-    budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--max-turns", type=int, help="one turn budget")
-    budget.add_argument("--turn-budgets", type=_ints, help="several budgets, e.g. 0,1,3,5")
-    p.add_argument("--writer", default="offline", help="fixed across policies (default: offline)")
-    p.add_argument("--oracle", default="offline", help="offline | lexical | embedding | <model>")
-    p.add_argument("--judge", default="offline", help="offline | embedding | lexical | <model>")
-    p.add_argument("--llm", help="model for the 'vanilla' policy")
-    p.add_argument("--pairwise", type=_pair, action="append", default=[], metavar="A:B")
-    p.add_argument("--pairwise-judge", help="model for pairwise judging (default: offline comparison)")
-    p.add_argument("--out", type=Path, default=Path("runs/eval"))
-    p.add_argument("--concurrency", type=int, default=8, help="episodes in flight at once (all workers)")
-    p.add_argument("--workers", type=int, default=1, help="processes to spread episodes over (CPU-bound runs)")
-    p.add_argument("--limit", type=int, help="at most N tasks per file")
-    p.add_argument("--resume", action="store_true", help="continue DIR/results.jsonl, skipping finished episodes")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-progress", action="store_true")
-
-
-def config_from_args(args: argparse.Namespace) -> EvalConfig:
-    budgets = args.turn_budgets or [args.max_turns if args.max_turns is not None else 5]
-    return EvalConfig(
-        tasks=list(args.tasks),
-        policies=list(args.policy),
-        turn_budgets=budgets,
-        writer=args.writer,
-        oracle=args.oracle,
-        judge=args.judge,
-        llm=args.llm,
-        out=args.out,
-        concurrency=args.concurrency,
-        workers=args.workers,
-        limit=args.limit,
-        resume=args.resume,
-        seed=args.seed,
-        pairwise=list(args.pairwise),
-        pairwise_judge=args.pairwise_judge,
-        format=args.format,
-        skip_invalid=args.skip_invalid,
-        progress=not args.no_progress,
-    )
-
-
-def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
-    cfg = config_from_args(args)
-    from .report import wtl
-
-    summary = run_eval(cfg)
-    for line in summary_table(summary["groups"]):
-        print(line, file=out)
-    for pair in summary.get("pairwise", []):
-        q, d = pair["questions"], pair["draft"]
-        print(
-            f"pairwise {pair['a']} vs {pair['b']}: questions {wtl(q)}, drafts {wtl(d)} (win/tie/lose)",
-            file=out,
-        )
-    print(f"\nwrote {cfg.out / RESULTS}, {cfg.out / 'summary.json'} and {cfg.out / 'report.md'}", file=out)
-    return 0
-
-
-def summary_table(groups: Iterable[dict[str, Any]]) -> list[str]:
-    def f(v: float | None) -> str:
-        return "n/a" if v is None else f"{v:.3f}"
-
-    lines = [
-        f"{'dataset':<28} {'policy':<16} {'turns':>5} {'n':>5} {'score':>7} {'95% CI':>15} "
-        f"{'evid':>6} {'novel':>6} {'cover':>6} {'err':>4}"
-    ]
-    for g in groups:
-        ci = f"[{f(g['score_ci'][0])}, {f(g['score_ci'][1])}]" if g["score_ci"] else "n/a"
-        lines.append(
-            f"{g['dataset'][:28]:<28} {g['policy'][:16]:<16} {g['max_turns']:>5} {g['n']:>5} {f(g['score']):>7} "
-            f"{ci:>15} {f(g['evidence']):>6} {f(g['novelty']):>6} {f(g['coverage']):>6} {g['errors']:>4}"
-        )
-    return lines
