@@ -17,7 +17,9 @@ Endpoints
       ``{"error": {...}}`` JSON (a dict ``body`` is sent verbatim instead);
     * optional ``"logprobs": true`` adds ``choices[0].logprobs.content``, one entry per whitespace
       token ``{"token", "logprob": -0.1 * i, "bytes", "top_logprobs": []}``;
-    * optional ``"delay": seconds`` sleeps before answering.
+    * optional ``"delay": seconds`` sleeps before answering;
+    * ``{"raw": "<html>...", "status": 200}`` -- that body verbatim as ``text/html`` (a malformed reply);
+    * ``{"drop": true}`` -- the connection is closed without a response (a dropped connection).
 
     A bare string in the queue is shorthand for ``{"content": string}``. When the queue is empty the
     ``default`` reply is used if set, else HTTP 500 ``stub queue empty``. ``"stream": true`` requests
@@ -25,6 +27,12 @@ Endpoints
     ``stream_options.include_usage`` is set). Every request body (parsed JSON) is recorded.
     Token counts are whitespace tokens: ``prompt_tokens`` over all request message texts,
     ``completion_tokens`` over the reply content.
+``POST /v1/completions``
+    vLLM's completions endpoint as a token-in/token-out policy server uses it: ``prompt`` may be a list
+    of token ids; scripted replies are ``{"content": text, "token_ids": [...], "finish_reason": ...}``.
+    With ``return_token_ids`` the choice carries ``prompt_token_ids`` (the request's ids) and
+    ``token_ids``; with ``logprobs`` it carries vLLM's legacy logprobs object (``tokens`` as
+    ``token_id:N``, ``token_logprobs`` -0.1 * i). Usage counts are token-id counts.
 ``GET /v1/models``
     ``{"object": "list", "data": [{"id": "stub", ...}]}``.
 ``POST /_script``
@@ -235,6 +243,8 @@ class StubHandler(BaseHTTPRequestHandler):
             return
         if path in ("/v1/chat/completions", "/chat/completions"):
             self._chat_completions(body)
+        elif path in ("/v1/completions", "/completions"):
+            self._completions(body)
         elif path == "/_script":
             self._script(body)
         elif path == "/_reset":
@@ -269,12 +279,7 @@ class StubHandler(BaseHTTPRequestHandler):
         if reply is None:
             self._send_error_json(500, EMPTY_QUEUE_MESSAGE)
             return
-        delay = reply.get("delay")
-        if delay:
-            time.sleep(float(delay))
-        status = int(reply.get("status") or 200)
-        if status >= 400:
-            self._send_json(status, _error_json(status, reply.get("body")))
+        if self._faulty(reply):
             return
 
         content = str(reply.get("content") or "")
@@ -303,6 +308,74 @@ class StubHandler(BaseHTTPRequestHandler):
                     }
                 ],
                 "usage": usage,
+            },
+        )
+
+    def _faulty(self, reply: dict) -> bool:
+        """Delay, then send a scripted fault (HTTP error, raw body, dropped connection); True if sent."""
+        delay = reply.get("delay")
+        if delay:
+            time.sleep(float(delay))
+        status = int(reply.get("status") or 200)
+        if reply.get("drop"):
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return True
+        if "raw" in reply:
+            data = str(reply["raw"]).encode("utf-8")
+            self.send_response(status)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            self.wfile.flush()
+            return True
+        if status >= 400:
+            self._send_json(status, _error_json(status, reply.get("body")))
+            return True
+        return False
+
+    def _completions(self, body: Any) -> None:
+        reply, n = self.server.state.take(body)
+        if not isinstance(body, dict):
+            self._send_error_json(400, "request body must be a JSON object")
+            return
+        if reply is None:
+            self._send_error_json(500, EMPTY_QUEUE_MESSAGE)
+            return
+        if self._faulty(reply):
+            return
+        prompt = body.get("prompt")
+        prompt_ids = prompt if isinstance(prompt, list) and all(isinstance(x, int) for x in prompt) else None
+        ids = [int(x) for x in reply.get("token_ids") or []]
+        choice: dict[str, Any] = {
+            "index": 0,
+            "text": str(reply.get("content") or ""),
+            "logprobs": None,
+            "finish_reason": reply.get("finish_reason") or "stop",
+            "stop_reason": None,
+        }
+        if body.get("logprobs") is not None:
+            choice["logprobs"] = {
+                "tokens": [f"token_id:{t}" for t in ids],
+                "token_logprobs": [round(-0.1 * i, 6) for i in range(len(ids))],
+                "top_logprobs": [{} for _ in ids],
+                "text_offset": list(range(len(ids))),
+            }
+        if body.get("return_token_ids"):
+            choice["prompt_token_ids"] = prompt_ids
+            choice["token_ids"] = ids
+        n_prompt = len(prompt_ids) if prompt_ids is not None else _count_tokens(str(prompt))
+        self._send_json(
+            200,
+            {
+                "id": f"cmpl-stub-{n}",
+                "object": "text_completion",
+                "created": CREATED,
+                "model": body.get("model") or "stub",
+                "choices": [choice],
+                "usage": _usage(n_prompt, len(ids)),
             },
         )
 

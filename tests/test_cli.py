@@ -63,7 +63,7 @@ def test_run_unknown_task_and_bad_model(capsys) -> None:
     else:
         raise AssertionError("expected SystemExit")
     code, _ = run("run", "--limit", "1", "--asker", "gpt-4o")
-    assert code == 1 and "unknown model spec" in capsys.readouterr().err
+    assert code == 1 and "unknown model 'gpt-4o'; accepted: offline, openai:<model>" in capsys.readouterr().err
 
 
 def test_run_on_shared_mediq_slice() -> None:

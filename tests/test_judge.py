@@ -150,12 +150,14 @@ def test_llm_judge_that_never_complies_leaves_score_missing() -> None:
     assert len(model.prompts) == 3
 
 
-def test_llm_judge_exception_leaves_score_missing_with_reason() -> None:
+def test_llm_judge_exception_leaves_score_missing_with_reason(monkeypatch) -> None:
+    monkeypatch.setattr("langgraph_clarify.llm.RETRY_BACKOFF_S", 0.001)
     model = ScriptedChatModel(script=[RuntimeError("judge endpoint 503")])
     result = judge_draft(TASK, PARTIAL, LLMChecklistJudge(model))
     assert result.score is None
     assert result.error and "judge endpoint 503" in result.error
-    assert len(result.calls) == 1 and result.calls[0]["error"] == "RuntimeError: judge endpoint 503"
+    # a transient failure is retried (and each attempt recorded) before the score is left missing
+    assert len(result.calls) == 4 and result.calls[0]["error"] == "RuntimeError: judge endpoint 503"
 
 
 def test_async_llm_judge_matches_sync() -> None:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import re
-
 from langgraph_clarify import create_clarify_graph, run_episode
 from langgraph_clarify.asker import FACETS
 from langgraph_clarify.state import DialogueView
@@ -15,10 +12,8 @@ QUESTIONS = [question for _facet, _covered, question in FACETS]
 
 
 def _asker_reply(messages) -> str:
-    asked = len(re.findall(r"^Q\d+:", messages[-1].text, re.M))
-    if asked >= len(QUESTIONS):
-        return json.dumps({"action": "stop"})
-    return json.dumps({"action": "ask", "question": QUESTIONS[asked]})
+    asked = sum(m.type == "ai" for m in messages)  # the policy chat holds each earlier question
+    return "STOP" if asked >= len(QUESTIONS) else QUESTIONS[asked]
 
 
 def _norm(text: str) -> str:
@@ -56,4 +51,6 @@ def test_asker_and_writer_nodes_cannot_read_hidden_state() -> None:
     assert "hidden" not in DialogueView.__annotations__
     for node in ("ask", "draft"):
         assert graph.builder.nodes[node].input_schema is DialogueView
+    # the asker may read its own calls, never the oracle's (whose prompts list the hidden sentences)
+    assert "asker_calls" in DialogueView.__annotations__ and "calls" not in DialogueView.__annotations__
     assert "hidden" in graph.builder.nodes["answer"].input_schema.__annotations__

@@ -1,32 +1,27 @@
-"""langgraph-clarify: ask the few questions whose answers change the result, then draft."""
+"""langgraph-clarify: ask the few questions whose answers change the result, then draft.
 
-from .asker import AskDecision, HeuristicAsker, LLMAsker
+The public API is small: the graph factory and the nouns its users handle. Components (askers,
+writers, oracles, judges) live in their modules.
+"""
+
+from .context import ClarifyContext
 from .episodes import EpisodeResult, arun_episode, episode_input, run_episode
 from .graph import HUMAN, HumanQuestion, HumanReply, create_clarify_graph
 from .llm import LLMError, ModelCall, resolve_model
-from .oracle import LexicalOracle, LLMOracle, OracleReply
-from .state import ClarifyState, DialogueView, Turn
+from .rewards import RewardConfig
+from .state import Turn
 from .tasks import MaskedTask, TaskFileError, load_tasks
-from .writer import ExtractiveWriter, LLMWriter
 
 __all__ = [
     "HUMAN",
-    "AskDecision",
-    "ClarifyState",
-    "DialogueView",
+    "ClarifyContext",
     "EpisodeResult",
-    "ExtractiveWriter",
-    "HeuristicAsker",
     "HumanQuestion",
     "HumanReply",
-    "LLMAsker",
     "LLMError",
-    "LLMOracle",
-    "LLMWriter",
-    "LexicalOracle",
     "MaskedTask",
     "ModelCall",
-    "OracleReply",
+    "RewardConfig",
     "TaskFileError",
     "Turn",
     "arun_episode",

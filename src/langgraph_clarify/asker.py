@@ -1,49 +1,114 @@
-"""Askers decide, from the explicit part and the dialogue only, whether to ask and what."""
+"""Askers decide, from the explicit part and the dialogue only, whether to ask and what.
+
+Every asker speaks one protocol, the one a policy is trained in: the episode is **one growing chat**
+(system; user: the task and the instruction; assistant: question 1; user: answer 1; ...) and the
+reply is plain text, one question or the single word STOP. No JSON: the tokens a trainer optimises
+are the tokens the policy generated, and a checkpoint served over HTTP is prompted exactly as it was
+trained. A reply that is neither (a draft, two questions, a cut-off) is a format failure: it is
+recorded with its reason and ends the questions.
+"""
 
 from __future__ import annotations
 
 import re
-from typing import Literal
+from functools import lru_cache
+from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import BaseMessage
-from pydantic import BaseModel, model_validator
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from pydantic import BaseModel
 
 from . import prompts
-from .llm import Component, LLMComponent, ModelCall, messages, offline_call
-from .rewards import is_repeat
-from .state import DialogueView, dialogue_text, render_task
+from .llm import DEFAULT_TIMEOUT, Component, LLMComponent, ModelCall, offline_call
+from .rewards import count_questions, is_repeat
+from .state import DialogueView, render_task
+
+#: A reply longer than this is not "one short question" (an untrained policy drafts instead of asking).
+MAX_QUESTION_WORDS = 60
 
 
 class AskDecision(BaseModel):
-    """The asker's structured output: a question, or STOP."""
+    """The asker's decision: ask ``question``, stop, or an invalid reply (``reason`` says why)."""
 
-    action: Literal["ask", "stop"]
+    action: Literal["ask", "stop", "invalid"]
     question: str = ""
-
-    @model_validator(mode="after")
-    def _question_when_asking(self) -> AskDecision:
-        self.question = self.question.strip()
-        if self.action == "ask" and not self.question:
-            raise ValueError("action 'ask' needs a non-empty question")
-        return self
+    reason: str | None = None
 
 
-def asker_prompt(view: DialogueView) -> list[BaseMessage]:
+_LABEL = re.compile(r"^(?:\*\*)?(?:question|q\d*|assistant|next question)\s*[:.\-]\s*(?:\*\*)?", re.I)
+_STOP = re.compile(r"^[\W_]*stop[\W_]*$", re.I)
+
+
+def parse_reply(text: str, finish_reason: str | None = None) -> AskDecision:
+    """Read a plain-text asker reply: one question, the word STOP, or invalid (with the reason).
+
+    Tolerates what models add around an answer: surrounding whitespace, quotes, markdown emphasis,
+    a ``Question:`` label. Anything else is not repaired: it is the policy's to learn.
+    """
+    body = text.strip().strip("`\"'“”").strip()
+    body = _LABEL.sub("", body).strip().strip("*").strip()
+    if _STOP.match(body):
+        return AskDecision(action="stop")
+    if finish_reason == "length":
+        return AskDecision(action="invalid", reason="cut off at the token limit")
+    if not body:
+        return AskDecision(action="invalid", reason="empty reply")
+    n = count_questions(body)
+    if n == 0:
+        return AskDecision(action="invalid", reason="no question")
+    if n > 1:
+        return AskDecision(action="invalid", reason=f"{n} questions in one turn")
+    words = len(body.split())
+    if words > MAX_QUESTION_WORDS:
+        return AskDecision(action="invalid", reason=f"too long for one question ({words} words)")
+    return AskDecision(action="ask", question=body)
+
+
+def budget_of(view: DialogueView) -> int:
+    settings = view.get("settings")
+    return settings["max_turns"] if settings else view.get("max_turns", 5)
+
+
+def asker_chat(view: DialogueView) -> list[BaseMessage]:
+    """The policy's chat for its next reply: system, task + instruction, then each question and answer.
+
+    Earlier questions are the asker's own replies as generated, with the token ids it produced
+    (``response_metadata``), so a token-exact backend continues from those ids and never re-tokenises
+    generated text.
+    """
     turns = view.get("turns", [])
-    left = max(view.get("max_turns", 5) - len(turns), 0)
-    user = prompts.ASKER_USER.format(task=render_task(view["explicit"]), dialogue=dialogue_text(turns), left=left)
-    return messages(prompts.ASKER_SYSTEM, user)
+    budget = budget_of(view)
+    chat: list[BaseMessage] = [
+        SystemMessage(prompts.ASKER_SYSTEM),
+        HumanMessage(prompts.ASKER_FIRST.format(task=render_task(view["explicit"]), budget=budget)),
+    ]
+    own = {c["call_id"]: c for c in view.get("asker_calls", []) if c["error"] is None}
+    for turn in turns:
+        call = own.get(turn.get("asker_call_id") or "")
+        meta: dict[str, Any] = {}
+        if call is not None and call.get("completion_ids") is not None:
+            meta = {"prompt_ids": call.get("prompt_ids"), "completion_ids": call["completion_ids"]}
+        chat.append(AIMessage(call["reply"] if call else turn["question"], response_metadata=meta))
+        left = max(budget - turn["index"] - 1, 0)
+        chat.append(HumanMessage(prompts.ASKER_NEXT.format(answer=turn["answer"], left=left)))
+    return chat
 
 
 class LLMAsker(LLMComponent):
-    """Any chat model prompted to ask proactively (the paper's 'vanilla' baseline, or a trained policy)."""
+    """Any chat model asked in the policy protocol: the paper's vanilla baseline, or a trained policy."""
 
     role = "asker"
-    schema = AskDecision
 
     def prompt(self, view: DialogueView) -> list[BaseMessage]:
-        return asker_prompt(view)
+        return asker_chat(view)
+
+    def run(self, view: DialogueView) -> tuple[AskDecision, list[ModelCall]]:
+        reply, calls = self.recorder.call(self.prompt(view), sampling=self.sampling)
+        return parse_reply(str(reply), calls[-1].get("finish_reason")), calls
+
+    async def arun(self, view: DialogueView) -> tuple[AskDecision, list[ModelCall]]:
+        reply, calls = await self.recorder.acall(self.prompt(view), sampling=self.sampling)
+        return parse_reply(str(reply), calls[-1].get("finish_reason")), calls
 
 
 # (facet, words that show the explicit part already covers it, the question)
@@ -133,32 +198,49 @@ CASE_FACETS: tuple[tuple[str, tuple[str, ...], str], ...] = (
 )
 
 
+FacetTable = tuple[tuple[str, tuple[str, ...], str], ...]
+
+
+@lru_cache(maxsize=4096)
+def _open_facets(task_text: str, case: bool) -> tuple[str, ...]:
+    """The facet questions the explicit part does not already cover, in order (cached per task: every
+    turn of an episode asks the same)."""
+    lowered = task_text.lower()
+    table: FacetTable = CASE_FACETS if case else FACETS
+    return tuple(q for _, words, q in table if not any(re.search(rf"\b{re.escape(w)}", lowered) for w in words))
+
+
 class HeuristicAsker(Component):
     """Offline asker: asks about the facets the explicit part does not mention, once each, then stops.
 
     Writing tasks get writing facets (procedure, sections, audience, format, length, ...); tasks that
-    come with answer options get case facets (history, timeline, findings, measurements, ...).
+    come with answer options get case facets (history, timeline, findings, measurements, ...). It
+    reads the same chat an LLM asker would get and records it as its prompt.
     """
 
     name = "offline-heuristic-asker"
 
     def run(self, view: DialogueView) -> tuple[AskDecision, list[ModelCall]]:
-        text = render_task(view["explicit"]).lower()
-        facets = CASE_FACETS if view["explicit"].get("options") else FACETS
+        explicit = view["explicit"]
+        turns = view.get("turns", [])
         decision = AskDecision(action="stop")
-        for _facet, covered_by, question in facets:
-            covered = any(re.search(rf"\b{re.escape(word)}", text) for word in covered_by)
-            if not covered and not is_repeat(question, view.get("turns", [])):
+        for question in _open_facets(render_task(explicit), bool(explicit.get("options"))):
+            if not is_repeat(question, turns):
                 decision = AskDecision(action="ask", question=question)
                 break
-        prompt = render_task(view["explicit"]) + "\n\n" + dialogue_text(view.get("turns", []))
-        return decision, [offline_call("asker", self.name, prompt, decision.question or "STOP", decision)]
+        reply = decision.question or "STOP"
+        return decision, [offline_call("asker", self.name, asker_chat(view), reply, decision)]
 
 
-def make_asker(spec: Component | BaseChatModel | str | None) -> Component:
+def make_asker(
+    spec: Component | BaseChatModel | str | None,
+    *,
+    sampling: dict[str, Any] | None = None,
+    timeout: float | None = DEFAULT_TIMEOUT,
+) -> Component:
     """``offline``/None → :class:`HeuristicAsker`; a model or model string → :class:`LLMAsker`."""
     if isinstance(spec, Component):
         return spec
     if spec is None or spec == "offline":
         return HeuristicAsker()
-    return LLMAsker(spec)
+    return LLMAsker(spec, sampling=sampling, timeout=timeout)

@@ -5,18 +5,19 @@ the user has not given but the ideal result depends on: the procedure or experti
 required sections, format, length, audience, style, constraints and success criteria.
 
 Ask ONE short, specific question per turn about information that is missing from the task and the \
-dialogue so far. Never ask about what the task or an earlier answer already says, and never repeat \
-a question. When you have what you need, or further questions would not change the result, stop.
+answers so far. Never ask about what the task or an earlier answer already says, and never repeat a \
+question. When you have what you need, or further questions would not change the result, reply STOP.
 
-Reply with JSON only: {"action": "ask", "question": "..."} or {"action": "stop"}."""
+Reply with the question only, or with the single word STOP. Do not do the task yet."""
 
-ASKER_USER = """{task}
+# The instruction is repeated in the user turns: small models mostly ignore a system prompt alone.
+ASKER_FIRST = """{task}
 
-Dialogue so far:
-{dialogue}
+Before you do this task you may ask me up to {budget} questions. Reply with one question, or STOP."""
 
-Questions left in your budget: {left}.
-Ask your next question about missing information, or stop. Reply with JSON only."""
+ASKER_NEXT = """{answer}
+
+({left} questions left. Reply with one question, or STOP.)"""
 
 WRITER_SYSTEM = """You are an expert writer. Complete the user's task using the task description \
 and everything the user said in the dialogue. Follow every requirement the user stated (sections, \

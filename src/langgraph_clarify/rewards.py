@@ -9,9 +9,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
-from .state import Turn
+from .state import Explicit, Hidden, Turn
 
 
 def normalize_question(text: str) -> str:
@@ -58,4 +59,60 @@ def human_turn(index: int, question: str, answer: str, previous: Sequence[Turn])
         evidence_reward=None,
         novelty_reward=None,
         coverage=None,
+    )
+
+
+# ---- reward components and their weights (paper terms; the specificity-aware default lands with issue 7) ----
+
+
+@dataclass
+class RewardConfig:
+    """Weights of the reward terms; ``combine`` turns a turn's components into one scalar."""
+
+    information: float = field(default=0.0, metadata={"help": "weight of the specificity-aware information reward"})
+    evidence: float = field(default=1.0, metadata={"help": "weight of the paper's evidence reward"})
+    novelty: float = field(default=0.0, metadata={"help": "weight of the novelty reward"})
+    stop: float = field(default=0.0, metadata={"help": "weight of the STOP-aware term"})
+    repeat_penalty: float = field(default=0.0, metadata={"help": "subtracted for a repeated question"})
+    format_penalty: float = field(
+        default=1.0, metadata={"help": "subtracted for a reply that is not one question or STOP"}
+    )
+    judge: float = field(default=0.0, metadata={"help": "weight of the terminal draft score"})
+    max_cited: int = field(default=3, metadata={"help": "most hidden sentences credited to one question"})
+
+    @classmethod
+    def paper(cls) -> RewardConfig:
+        return cls()
+
+
+def count_questions(text: str) -> int:
+    """Questions in a reply: sentences that end with a question mark."""
+    return len(re.findall(r"[^?.!\n]*\?", text))
+
+
+def turn_components(
+    question: str, cited: Sequence[int], previous: Sequence[Turn], hidden: Sequence[Hidden], explicit: Explicit
+) -> dict[str, float]:
+    turn = score_turn(len(previous), question, "", cited, previous, len(hidden))
+    return {
+        "evidence": turn["evidence_reward"] or 0.0,
+        "novelty": turn["novelty_reward"] or 0.0,
+        "repeat": float(turn["repeated"]),
+    }
+
+
+def ending_components(
+    kind: str, turns: Sequence[Turn], hidden: Sequence[Hidden], explicit: Explicit
+) -> dict[str, float]:
+    return {"stop": 0.0, "format": 1.0 if kind == "invalid" else 0.0}
+
+
+def combine(components: Mapping[str, float], cfg: RewardConfig) -> float:
+    return (
+        cfg.information * components.get("information", 0.0)
+        + cfg.evidence * components.get("evidence", 0.0)
+        + cfg.novelty * components.get("novelty", 0.0)
+        + cfg.stop * components.get("stop", 0.0)
+        - cfg.repeat_penalty * components.get("repeat", 0.0)
+        - cfg.format_penalty * components.get("format", 0.0)
     )

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import BaseMessage
+from langchain_core.messages import AIMessage, BaseMessage
 
 from . import prompts
-from .llm import Component, LLMComponent, ModelCall, messages, offline_call
+from .llm import DEFAULT_TIMEOUT, Check, Component, LLMComponent, ModelCall, messages, offline_call
 from .oracle import ABSTAIN
 from .state import DialogueView, dialogue_text, render_task
 from .tasks import split_sentences
@@ -24,11 +26,40 @@ def writer_prompt(view: DialogueView) -> list[BaseMessage]:
     return messages(prompts.WRITER_SYSTEM, user)
 
 
+#: A reply of at least this many words copied verbatim from the prompt is an echo, not a draft.
+ECHO_WORDS = 8
+
+
+def _norm(text: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+def check_draft(reply: AIMessage, prompt: Sequence[BaseMessage]) -> None:
+    """Reject what is not a draft: an empty reply, one cut off at the token limit, or the prompt echoed
+    back (the whole reply, at least ``ECHO_WORDS`` words, is a verbatim run of the prompt)."""
+    text = reply.text if isinstance(reply.text, str) else str(reply.content)
+    if not text.strip():
+        raise ValueError("empty draft")
+    if reply.response_metadata.get("finish_reason") == "length":
+        raise ValueError("draft cut off at the token limit (finish_reason=length)")
+    body = _norm(text)
+    given = _norm(" ".join(m.text if isinstance(m.text, str) else str(m.content) for m in prompt))
+    if len(body.split()) >= ECHO_WORDS and body in given:
+        raise ValueError("the draft only repeats the prompt")
+
+
 class LLMWriter(LLMComponent):
+    """Any chat model drafting from the task and the dialogue; a non-draft reply is retried, then fails
+    the episode with the reason (an empty or echoed draft is never scored)."""
+
     role = "writer"
 
     def prompt(self, view: DialogueView) -> list[BaseMessage]:
         return writer_prompt(view)
+
+    def check(self, view: DialogueView) -> Check:
+        prompt = self.prompt(view)
+        return lambda reply: check_draft(reply, prompt)
 
 
 def _words(text: str) -> set[str]:
@@ -66,13 +97,18 @@ class ExtractiveWriter(Component):
             letter = max(sorted(explicit["options"]), key=lambda k: len(_words(explicit["options"][k]) & context))
             lines.append(f"The answer is {letter}.")
         draft = "\n\n".join(lines)
-        prompt = render_task(explicit) + "\n\n" + dialogue_text(view.get("turns", []))
-        return draft, [offline_call("writer", self.name, prompt, draft)]
+        return draft, [offline_call("writer", self.name, writer_prompt(view), draft)]
 
 
-def make_writer(spec: Component | BaseChatModel | str | None) -> Component:
+def make_writer(
+    spec: Component | BaseChatModel | str | None,
+    *,
+    sampling: dict[str, Any] | None = None,
+    timeout: float | None = DEFAULT_TIMEOUT,
+) -> Component:
+    """``offline``/None → :class:`ExtractiveWriter`; a model or model string → :class:`LLMWriter`."""
     if isinstance(spec, Component):
         return spec
     if spec is None or spec == "offline":
         return ExtractiveWriter()
-    return LLMWriter(spec)
+    return LLMWriter(spec, sampling=sampling, timeout=timeout)
