@@ -18,7 +18,7 @@ from pathlib import Path
 
 from langgraph_clarify.asker import LLMAsker
 from langgraph_clarify.episodes import arun_episode
-from langgraph_clarify.evaluation.runner import EvalConfig, Policy, run_episodes
+from langgraph_clarify.evaluation.runner import RESULTS, EvalConfig, Policy, read_results, run_episodes
 from langgraph_clarify.graph import create_clarify_graph
 from langgraph_clarify.tasks import MaskedTask, hide
 from langgraph_clarify.testing import ScriptedChatModel
@@ -90,8 +90,9 @@ def main() -> None:
             progress=False,
         )
         started = time.perf_counter()
-        rows = run_episodes(cfg)
+        run_episodes(cfg)
         elapsed = time.perf_counter() - started
+        rows = read_results(cfg.out / RESULTS)
     errors = sum(1 for r in rows if r.get("error"))
     ideal = args.concurrency / single
     actual = len(rows) / elapsed

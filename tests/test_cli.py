@@ -74,6 +74,32 @@ def test_run_on_shared_mediq_slice() -> None:
     assert all(r["draft"].rstrip().endswith(".") and "The answer is" in r["draft"] for r in results)
 
 
+def test_human_threads_belong_to_their_task(tmp_path) -> None:
+    first, second = load_bundled()[:2]
+    db = tmp_path / "human.sqlite"
+    base = ["run", "--human", "--max-turns", "2", "--checkpoint", str(db), "--thread", "t1"]
+    one = _cli([*base, "--task", first.id], "It is for the board.\n")
+    assert one.returncode == 0 and f"(thread t1:{first.id})" in one.stdout
+    # the same thread name on another task starts that task's own episode, never the first one's
+    other = _cli([*base, "--task", second.id], "")
+    assert f"(thread t1:{second.id})" in other.stdout and "It is for the board." not in other.stdout
+    assert second.objective[:40] in other.stdout
+
+
+def test_cli_rejects_bad_numbers_and_stray_flags(capsys) -> None:
+    import pytest
+
+    for argv in (["run", "--max-turns", "-1"], ["eval", "--workers", "0"], ["run", "--timeout", "0"]):
+        with pytest.raises(SystemExit):
+            main(argv)
+        assert "must be" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="only apply with --human"):
+        run("run", "--checkpoint", "x.sqlite")
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and "clarify" in capsys.readouterr().out
+
+
 def _cli(args: list[str], stdin: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "langgraph_clarify.cli", *args],
@@ -92,10 +118,15 @@ def test_human_episode_survives_a_process_restart(tmp_path) -> None:
     first = _cli(args, "Use our SRE template.\n   \n")
     assert first.returncode == 0, first.stderr
     assert "[1/3]" in first.stdout and "[2/3]" in first.stdout
-    assert "rejected:" in first.stdout and "paused; resume with --thread t1" in first.stdout
+    assert "rejected: an answer cannot be empty" in first.stdout and "Value error" not in first.stdout
+    assert "paused\nresume with --thread t1 --checkpoint" in first.stdout
     # process 2: same thread, picks up at question 2 (not 1), answers it, then stops the questions
     second = _cli(args, "The CTO reads it.\n/stop\n")
     assert second.returncode == 0, second.stderr
     assert "[1/3]" not in second.stdout and "[2/3]" in second.stdout and "[3/3]" in second.stdout
+    # the earlier dialogue is shown when the thread resumes
+    assert "(resuming thread t1:" in second.stdout and second.stdout.index("A1: Use our SRE") < second.stdout.index(
+        "[2/3]"
+    )
     assert "A1: Use our SRE template." in second.stdout and "A2: The CTO reads it." in second.stdout
     assert "stop: user_stop" in second.stdout and "--- draft ---" in second.stdout

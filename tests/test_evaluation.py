@@ -454,7 +454,8 @@ def test_dolomites_offline_beats_direct_and_coverage_grows(tmp_path: Path) -> No
         out=tmp_path / "dolomites",
         progress=False,
     )
-    rows = run_episodes(cfg)
+    run_episodes(cfg)
+    rows = read_results(cfg.out / RESULTS)
     assert len(rows) == 40 * 4
     groups = _groups(summarize(rows))
     assert all(g["errors"] == 0 and g["judge_missing"] == 0 and g["n"] == 40 for g in groups.values())
@@ -473,7 +474,8 @@ def test_mediq_coverage_grows_with_budget(tmp_path: Path) -> None:
         out=tmp_path / "mediq",
         progress=False,
     )
-    groups = _groups(summarize(run_episodes(cfg)))
+    run_episodes(cfg)
+    groups = _groups(summarize(read_results(cfg.out / RESULTS)))
     assert all(g["errors"] == 0 and g["judge_missing"] == 0 and g["n"] == 40 for g in groups.values())
     c1, c3, c5 = (groups[("offline", b)]["coverage"] for b in (1, 3, 5))
     assert 0 < c1 < c3 <= c5 and c5 > c1

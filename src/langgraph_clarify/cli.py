@@ -1,4 +1,8 @@
-"""``clarify``: validate task files, run clarify episodes (oracle- or human-answered), evaluate."""
+"""``clarify``: validate task files, run clarify episodes (oracle- or human-answered), evaluate policies.
+
+Every command that calls a model takes ``--timeout``; model options accept ``offline``,
+``openai:<model>[@<base_url>]``, ``vllm:<model-dir>@<base_url>`` and ``hf:<model-dir>``.
+"""
 
 from __future__ import annotations
 
@@ -8,59 +12,135 @@ import sys
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from importlib import metadata
 from pathlib import Path
 from typing import Any, TextIO
 
 from pydantic import ValidationError
 
 from .episodes import EpisodeResult, episode_input, run_episode
-from .evaluation.runner import RESULTS, EvalConfig, run_eval
+from .evaluation.runner import POLICY_SPECS, RESULTS, EvalConfig, run_eval
 from .graph import HUMAN, create_clarify_graph
-from .tasks import FORMATS, MaskedTask, TaskFileError, bundled_tasks_path, load_tasks
+from .llm import DEFAULT_TIMEOUT, MODEL_SPECS
+from .runs import RunLocked, default_workers
+from .tasks import FORMATS, MaskedTask, TaskFileError, TaskSet, bundled_tasks_path, load_tasks
+
+ORACLES = ("offline", "lexical", "embedding", "<model string>")
+JUDGES = ("offline", "embedding", "lexical", "<model string>")
+_MODELS = " | ".join(MODEL_SPECS)
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Help shows every default and keeps the description's line breaks."""
+
+
+def _count(kind: str, minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{kind} must be >= {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"--timeout must be > 0 seconds, got {text}")
+    return value
+
+
+def _add_timeout(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help="seconds each model call may take; a call that times out is retried, then fails its episode",
+    )
 
 
 def _add_task_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--tasks", type=Path, default=bundled_tasks_path(), help="task file (JSONL); default: the bundled set"
-    )
+    p.add_argument("--tasks", type=Path, default=bundled_tasks_path(), help="task file (JSONL)")
     p.add_argument("--format", choices=FORMATS, help="task file format (default: detected from the first row)")
-    p.add_argument("--skip-invalid", action="store_true", help="skip and count bad rows instead of failing")
+    p.add_argument("--skip-invalid", action="store_true", help="skip and report bad rows instead of failing")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="clarify", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(prog="clarify", description=__doc__, formatter_class=_Formatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    t = sub.add_parser("tasks", help="validate a task file and summarise it")
-    t.add_argument("path", type=Path)
-    t.add_argument("--format", choices=FORMATS)
-    t.add_argument("--skip-invalid", action="store_true")
+    t = sub.add_parser(
+        "tasks",
+        help="validate a task file and summarise it",
+        description="Validate a task file and summarise it.",
+        formatter_class=_Formatter,
+    )
+    t.add_argument("path", type=Path, help="task file (JSONL)")
+    t.add_argument("--format", choices=FORMATS, help="task file format (default: detected from the first row)")
+    t.add_argument("--skip-invalid", action="store_true", help="skip and report bad rows instead of failing")
 
-    r = sub.add_parser("run", help="run clarify episodes and print transcripts, evidence and rewards")
+    r = sub.add_parser(
+        "run",
+        help="run clarify episodes and print transcripts, evidence and rewards",
+        description="Run clarify episodes: the oracle answers (default), or you do (--human).",
+        formatter_class=_Formatter,
+    )
     _add_task_args(r)
     which = r.add_mutually_exclusive_group()
     which.add_argument("--task", action="append", metavar="ID", help="run this task (repeatable)")
     which.add_argument("--all", action="store_true", help="run every task in the file (the default)")
-    r.add_argument("--limit", type=int, help="run at most N tasks")
-    r.add_argument("--asker", default="offline", help="offline | openai:<model>[@<base_url>]")
-    r.add_argument("--writer", default="offline", help="offline | openai:<model>[@<base_url>]")
-    r.add_argument("--oracle", default="offline", help="offline | lexical | embedding | openai:<model>[@<base_url>]")
-    r.add_argument("--max-turns", type=int, default=5)
+    r.add_argument("--limit", type=_count("--limit", 1), help="run at most N tasks")
+    r.add_argument("--asker", default="offline", help=f"who asks: {_MODELS}")
+    r.add_argument("--writer", default="offline", help=f"who drafts: {_MODELS}")
+    r.add_argument("--oracle", default="offline", help=f"who answers: {' | '.join(ORACLES)}")
+    r.add_argument("--max-turns", type=_count("--max-turns", 0), default=5, help="most questions per episode")
     r.add_argument("--human", action="store_true", help="answer the questions yourself at the terminal")
-    r.add_argument("--checkpoint", type=Path, help="SQLite file that keeps --human episodes across restarts")
-    r.add_argument("--thread", help="--human: resume this thread id (printed when an episode starts)")
+    r.add_argument("--checkpoint", type=Path, help="with --human: SQLite file that keeps episodes across restarts")
+    r.add_argument(
+        "--thread",
+        help="with --human: thread name; each task gets thread NAME:TASK_ID, so --thread NAME resumes them",
+    )
     r.add_argument("--json", action="store_true", help="print machine-readable results")
+    _add_timeout(r)
 
-    add_eval_args(sub.add_parser("eval", help="replay policies against the oracle, judge drafts, write a report"))
+    e = sub.add_parser(
+        "eval",
+        help="replay policies against the oracle, judge drafts, write a report",
+        description="Replay policies against the masked-task oracle, judge every draft, write a report.",
+        formatter_class=_Formatter,
+    )
+    add_eval_args(e)
     return parser
+
+
+def _version() -> str:
+    try:
+        return metadata.version("langgraph-clarify")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "unknown"
+
+
+def _print_skipped(task_set: TaskSet, err: TextIO) -> None:
+    if task_set.skipped:
+        print(f"skipped {len(task_set.skipped)} invalid row(s) in {task_set.path}:", file=err)
+        for problem in task_set.skipped[:20]:
+            print(f"  {problem}", file=err)
+        if len(task_set.skipped) > 20:
+            print(f"  ... and {len(task_set.skipped) - 20} more", file=err)
 
 
 def _load(path: Path, fmt: str | None, skip: bool) -> list[MaskedTask]:
     task_set = load_tasks(path, fmt, skip_invalid=skip)
-    if task_set.skipped:
-        print(f"skipped {len(task_set.skipped)} invalid row(s) in {path}:", file=sys.stderr)
-        for err in task_set.skipped[:10]:
-            print(f"  {err}", file=sys.stderr)
+    _print_skipped(task_set, sys.stderr)
     return task_set.tasks
 
 
@@ -77,7 +157,12 @@ def cmd_tasks(args: argparse.Namespace, out: TextIO) -> int:
     print(f"  gold answers: {sum(t.gold_answer is not None for t in tasks)}", file=out)
     if task_set.skipped:
         print(f"  skipped invalid rows: {len(task_set.skipped)}", file=out)
+        _print_skipped(task_set, out)
     return 0
+
+
+def _fmt(value: float | None, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
 
 
 def print_episode(task: MaskedTask, result: EpisodeResult, out: TextIO) -> None:
@@ -89,26 +174,33 @@ def print_episode(task: MaskedTask, result: EpisodeResult, out: TextIO) -> None:
             regions = [task.hidden[i].region for i in t["cited"] if i < len(task.hidden)]
             print(
                 f"    cited {t['cited']} {regions} | evidence {t['evidence_reward']:.0f} "
-                f"novelty {t['novelty_reward']:.0f} coverage {t['coverage']:.2f}"
+                f"novelty {t['novelty_reward']:.0f} coverage {_fmt(t['coverage'])} reward {_fmt(t.get('reward'))}"
                 + (" | repeated" if t["repeated"] else ""),
                 file=out,
             )
+    if result.ending is not None:
+        ending = result.ending
+        why = f" ({ending['reason']})" if ending["reason"] else ""
+        print(f"asker: {ending['kind']}{why} reward {_fmt(ending['reward'])}", file=out)
     print(f"stop: {result.stop_reason}" + (f" | error: {result.error}" if result.error else ""), file=out)
     if result.draft:
         print("--- draft ---\n" + result.draft.strip()[:1500], file=out)
 
 
 def summary_line(results: Sequence[EpisodeResult]) -> str:
+    """One line over the episodes; a figure nothing measured (human answers) reads n/a, not 0."""
+
     def mean(values: list[float]) -> str:
         return f"{sum(values) / len(values):.3f}" if values else "n/a"
 
     ok = [r for r in results if r.error is None]
     evidence = [r.evidence_mean for r in ok if r.evidence_mean is not None]
     novelty = [r.novelty_mean for r in ok if r.novelty_mean is not None]
+    measured = [r.coverage for r in ok if any(t["coverage"] is not None for t in r.turns)]
     return (
         f"{len(results)} episodes | mean evidence reward {mean(evidence)}"
         f" | mean novelty reward {mean(novelty)}"
-        f" | mean coverage {mean([r.coverage for r in ok])}"
+        f" | mean coverage {mean(measured)}"
         f" | questions {sum(len(r.turns) for r in results)} | errors {len(results) - len(ok)}"
     )
 
@@ -129,45 +221,64 @@ def human_episode(
     """Drive one episode through interrupt/resume, the same path a server client uses."""
     from langgraph.types import Command
 
+    thread = config["configurable"]["thread_id"]
     snapshot = graph.get_state(config)
     if not snapshot.values:
-        print(f"(thread {config['configurable']['thread_id']})", file=out)
+        print(f"(thread {thread})", file=out)
         print(task.explicit_text, file=out)
         graph.invoke(episode_input(task, max_turns), config)
+    else:
+        if snapshot.values.get("task_id") != task.id:
+            raise SystemExit(
+                f"error: thread {thread} holds task {snapshot.values.get('task_id')!r}, not {task.id!r}; "
+                "choose another --thread"
+            )
+        print(f"(resuming thread {thread})\n{task.explicit_text}", file=out)
+        for t in snapshot.values.get("turns", []):
+            print(f"\nQ{t['index'] + 1}: {t['question']}\nA{t['index'] + 1}: {t['answer']}", file=out)
     while (snapshot := graph.get_state(config)).interrupts:
         payload = snapshot.interrupts[0].value
         print(f"\n[{payload['turn']}/{payload['budget']}] {payload['question']}", file=out)
         try:
             text = ask("your answer (/stop to end the questions): ")
         except EOFError:
-            print(f"\npaused; resume with --thread {config['configurable']['thread_id']}", file=out)
+            print("\npaused", file=out)
             break
         resume: Any = {"stop": True} if text.strip() == "/stop" else text
         try:
             graph.invoke(Command(resume=resume), config)
-        except ValidationError as exc:
-            print(f"rejected: {exc.errors()[0]['msg']}", file=out)
+        except ValidationError:
+            print("rejected: an answer cannot be empty; type an answer, or /stop to end the questions", file=out)
     return dict(graph.get_state(config).values)
 
 
 def cmd_run(args: argparse.Namespace, out: TextIO, ask: Callable[[str], str] = input) -> int:
+    if not args.human and (args.checkpoint or args.thread):
+        raise SystemExit("error: --checkpoint and --thread only apply with --human")
     tasks = _select(_load(args.tasks, args.format, args.skip_invalid), args.task, args.limit)
     results: list[EpisodeResult] = []
     if args.human:
         checkpointer = _checkpointer(args.checkpoint)
         graph = create_clarify_graph(
-            args.asker, args.writer, HUMAN, max_turns=args.max_turns, checkpointer=checkpointer
+            args.asker, args.writer, HUMAN, max_turns=args.max_turns, checkpointer=checkpointer, timeout=args.timeout
         )
+        name = args.thread or uuid.uuid4().hex[:8]
         for task in tasks:
-            thread = args.thread or f"{task.id}-{uuid.uuid4().hex[:8]}"
-            state = human_episode(graph, task, {"configurable": {"thread_id": thread}}, args.max_turns, ask, out)
+            config = {"configurable": {"thread_id": f"{name}:{task.id}"}}
+            state = human_episode(graph, task, config, args.max_turns, ask, out)
             results.append(EpisodeResult.from_state(task, state, args.max_turns))
             if "draft" not in state:  # paused before the end: keep the rest for later
+                print(
+                    f"resume with --thread {name}" + (f" --checkpoint {args.checkpoint}" if args.checkpoint else ""),
+                    file=out,
+                )
                 break
             if not args.json:
                 print_episode(task, results[-1], out)
     else:
-        graph = create_clarify_graph(args.asker, args.writer, args.oracle, max_turns=args.max_turns)
+        graph = create_clarify_graph(
+            args.asker, args.writer, args.oracle, max_turns=args.max_turns, timeout=args.timeout
+        )
         for task in tasks:
             results.append(run_episode(graph, task, max_turns=args.max_turns))
             if not args.json:
@@ -187,8 +298,10 @@ def _checkpointer(path: Path | None) -> Any:
         return InMemorySaver()
     import sqlite3
 
-    from langgraph.checkpoint.sqlite import SqliteSaver
-
+    try:
+        from langgraph.checkpoint.sqlite import SqliteSaver
+    except ImportError:
+        raise ImportError("--checkpoint needs: pip install 'langgraph-clarify[sqlite]'") from None
     return SqliteSaver(sqlite3.connect(str(path), check_same_thread=False))
 
 
@@ -213,38 +326,54 @@ def _pair(text: str) -> tuple[str, str]:
 
 
 def add_eval_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--tasks", type=Path, nargs="+", default=[bundled_tasks_path()], help="task files")
+    p.add_argument(
+        "--tasks", type=Path, nargs="+", action="extend", help="task files, pooled (default: the bundled set)"
+    )
     p.add_argument("--format", choices=FORMATS, help="task file format for all files (default: detected)")
-    p.add_argument("--skip-invalid", action="store_true")
+    p.add_argument("--skip-invalid", action="store_true", help="skip and report bad rows instead of failing")
     p.add_argument(
         "--policy",
         nargs="+",
-        default=["direct", "offline"],
-        help="direct | offline | vanilla | <model> | label=<model>",
+        action="extend",
+        metavar="POLICY",
+        help=f"policies to evaluate (repeatable): {' | '.join(POLICY_SPECS)} (default: direct offline)",
     )
     budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--max-turns", type=int, help="one turn budget")
+    budget.add_argument("--max-turns", type=_count("--max-turns", 0), help="one turn budget (default: 5)")
     budget.add_argument("--turn-budgets", type=_ints, help="several budgets, e.g. 0,1,3,5")
-    p.add_argument("--writer", default="offline", help="fixed across policies (default: offline)")
-    p.add_argument("--oracle", default="offline", help="offline | lexical | embedding | <model>")
-    p.add_argument("--judge", default="offline", help="offline | embedding | lexical | <model>")
-    p.add_argument("--llm", help="model for the 'vanilla' policy")
-    p.add_argument("--pairwise", type=_pair, action="append", default=[], metavar="A:B")
-    p.add_argument("--pairwise-judge", help="model for pairwise judging (default: offline comparison)")
-    p.add_argument("--out", type=Path, default=Path("runs/eval"))
-    p.add_argument("--concurrency", type=int, default=8, help="episodes in flight at once (all workers)")
-    p.add_argument("--workers", type=int, default=1, help="processes to spread episodes over (CPU-bound runs)")
-    p.add_argument("--limit", type=int, help="at most N tasks per file")
+    p.add_argument("--writer", default="offline", help=f"who drafts, the same for every policy: {_MODELS}")
+    p.add_argument("--oracle", default="offline", help=f"who answers: {' | '.join(ORACLES)}")
+    p.add_argument("--judge", default="offline", help=f"who scores drafts: {' | '.join(JUDGES)}")
+    p.add_argument("--llm", help="model string behind the 'vanilla' policy")
+    p.add_argument(
+        "--pairwise", type=_pair, action="append", default=[], metavar="A:B", help="compare two policies (repeatable)"
+    )
+    p.add_argument("--pairwise-judge", help="model string for pairwise judging (default: offline comparison)")
+    p.add_argument("--out", type=Path, default=Path("runs/eval"), help="output directory")
+    p.add_argument(
+        "--concurrency", type=_count("--concurrency", 1), default=8, help="episodes in flight at once (all workers)"
+    )
+    p.add_argument(
+        "--workers",
+        type=_count("--workers", 1),
+        default=default_workers(),
+        help="processes to spread episodes over (default: the cores available)",
+    )
+    p.add_argument("--limit", type=_count("--limit", 1), help="at most N tasks per file")
     p.add_argument("--resume", action="store_true", help="continue DIR/results.jsonl, skipping finished episodes")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--retry-failed", action="store_true", help="with --resume: run failed episodes again")
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap intervals")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_timeout(p)
 
 
 def config_from_args(args: argparse.Namespace) -> EvalConfig:
+    if args.retry_failed and not args.resume:
+        raise SystemExit("error: --retry-failed only applies with --resume")
     budgets = args.turn_budgets or [args.max_turns if args.max_turns is not None else 5]
     return EvalConfig(
-        tasks=list(args.tasks),
-        policies=list(args.policy),
+        tasks=list(dict.fromkeys(args.tasks or [bundled_tasks_path()])),
+        policies=list(dict.fromkeys(args.policy or ["direct", "offline"])),
         turn_budgets=budgets,
         writer=args.writer,
         oracle=args.oracle,
@@ -255,12 +384,14 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
         workers=args.workers,
         limit=args.limit,
         resume=args.resume,
+        retry_failed=args.retry_failed,
         seed=args.seed,
         pairwise=list(args.pairwise),
         pairwise_judge=args.pairwise_judge,
         format=args.format,
         skip_invalid=args.skip_invalid,
         progress=not args.no_progress,
+        timeout=args.timeout,
     )
 
 
@@ -278,7 +409,24 @@ def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
             file=out,
         )
     print(f"\nwrote {cfg.out / RESULTS}, {cfg.out / 'summary.json'} and {cfg.out / 'report.md'}", file=out)
-    return 0
+    return _report_failures(summary["groups"], sys.stderr)
+
+
+def _report_failures(groups: Iterable[dict[str, Any]], err: TextIO) -> int:
+    """Name why episodes failed; exit 1 when every episode of some policy failed."""
+    code = 0
+    for g in groups:
+        if not g["errors"]:
+            continue
+        whole = g["errors"] == g["n"]
+        code = 1 if whole else code
+        label = "every episode failed" if whole else f"{g['errors']} of {g['n']} episodes failed"
+        print(f"{g['dataset']} / {g['policy']} / {g['max_turns']} turns: {label}", file=err)
+        for reason, n in g["error_reasons"]:
+            print(f"  {n}x {reason}", file=err)
+    if code:
+        print("rerun the failed episodes with --resume --retry-failed once the cause is fixed", file=err)
+    return code
 
 
 def summary_table(groups: Iterable[dict[str, Any]]) -> list[str]:
@@ -298,16 +446,19 @@ def summary_table(groups: Iterable[dict[str, Any]]) -> list[str]:
     return lines
 
 
+COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
+    "tasks": cmd_tasks,
+    "run": cmd_run,
+    "eval": cmd_eval,
+}
+
+
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     args = _parser().parse_args(argv)
     try:
-        if args.command == "tasks":
-            return cmd_tasks(args, out)
-        if args.command == "run":
-            return cmd_run(args, out)
-        return cmd_eval(args, out)
-    except TaskFileError as exc:
+        return COMMANDS[args.command](args, out)
+    except (TaskFileError, RunLocked) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except (ValueError, ImportError, OSError) as exc:

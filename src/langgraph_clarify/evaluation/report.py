@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -56,6 +56,7 @@ def group_stats(rows: Sequence[Row], seed: int) -> dict[str, Any]:
         "questions": mean([len(r["turns"]) for r in ok]),
         "repeated": sum(r.get("repeated", 0) for r in rows),
         "errors": len(rows) - len(ok),
+        "error_reasons": Counter(str(r["error"])[:200] for r in rows if r.get("error")).most_common(3),
         "llm_calls": sum(r.get("llm_calls", 0) for r in rows),
         "tokens": sum(r.get("tokens", 0) for r in rows),
     }

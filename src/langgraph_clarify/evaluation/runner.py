@@ -1,29 +1,29 @@
 """Replay policies against the oracle over task sets, judge every draft, and keep every result.
 
-Each finished episode is appended to ``DIR/results.jsonl`` at once, so a crash or kill loses at most
-the episodes in flight, and ``--resume`` skips what is already there. The summary and the report are
-recomputed from that file, so they are the same however the run was interrupted.
+Each finished episode is appended to ``DIR/results.jsonl`` at once (see :mod:`langgraph_clarify.runs`
+for the durability rules: locked directory, workers that die with the run, pinned settings), so a crash
+or kill loses at most the episodes in flight, and ``--resume`` skips what is already there
+(``--retry-failed`` also reruns episodes that failed). The summary and the report are recomputed from
+that file, so they are the same however the run was interrupted.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import multiprocessing
-import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from queue import Empty
 from typing import Any
 
 from ..asker import HeuristicAsker, LLMAsker
 from ..episodes import EpisodeResult, arun_episode
 from ..graph import create_clarify_graph
 from ..judge import JudgeResult, ajudge_draft, make_judge
-from ..llm import Component
+from ..llm import DEFAULT_TIMEOUT, Component, unknown_spec
+from ..runs import RunDir, progress, read_rows, run_in_workers
 from ..tasks import MaskedTask, bundled_tasks_path, load_tasks
 
 RESULTS = "results.jsonl"
@@ -59,15 +59,22 @@ class EvalConfig:
     format: str | None = None
     skip_invalid: bool = False
     progress: bool = True
+    timeout: float | None = DEFAULT_TIMEOUT  # seconds per model call
+    retry_failed: bool = False  # with resume: rerun the episodes that failed
 
 
-def make_policy(spec: str | Policy, llm: str | None) -> Policy:
-    """``direct``, ``offline``, ``vanilla`` (needs ``--llm``), a model string, or ``label=model``."""
+POLICY_SPECS = ("direct", "offline", "vanilla", "<model string>", "<label>=<policy>")
+
+
+def make_policy(spec: str | Policy, llm: str | None, timeout: float | None = DEFAULT_TIMEOUT) -> Policy:
+    """``direct``, ``offline``, ``vanilla`` (needs ``--llm``), a model string, or ``label=policy``."""
     if isinstance(spec, Policy):
         return spec
     label, _, model = spec.partition("=")
     if not model:
         label, model = spec, spec
+    if not label:
+        raise ValueError(f"policy {spec!r}: empty label before '='")
     if model == "direct":
         return Policy(label, HeuristicAsker(), budget=0)
     if model == "offline":
@@ -75,8 +82,13 @@ def make_policy(spec: str | Policy, llm: str | None) -> Policy:
     if model == "vanilla":
         if not llm:
             raise ValueError("policy 'vanilla' needs --llm MODEL (e.g. openai:gpt-4o)")
-        return Policy(label, LLMAsker(llm))
-    return Policy(label, LLMAsker(model))
+        return Policy(label, LLMAsker(llm, timeout=timeout))
+    try:
+        return Policy(label, LLMAsker(model, timeout=timeout))
+    except ValueError as exc:
+        if str(exc).startswith("unknown model"):
+            raise unknown_spec(model, "policy", POLICY_SPECS) from None
+        raise
 
 
 def episode_key(policy: str, budget: int, dataset: str, task_id: str) -> str:
@@ -84,55 +96,24 @@ def episode_key(policy: str, budget: int, dataset: str, task_id: str) -> str:
 
 
 def read_results(path: Path) -> list[dict[str, Any]]:
-    """Rows of a results file; a line cut short by a kill is dropped (that episode reruns)."""
-    rows: list[dict[str, Any]] = []
-    if not path.exists():
-        return rows
-    with path.open(encoding="utf-8") as fh:
-        for line in fh:
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return rows
+    """Rows of a results file (the last of each key; torn lines dropped) as a list, for small files."""
+    return list(read_rows(path))
 
 
 def _spec(value: Any) -> str:
     return value if isinstance(value, str) else getattr(value, "name", None) or type(value).__name__
 
 
-def _check_run_file(cfg: EvalConfig) -> None:
-    """Pin what scores depend on (writer, oracle, judge, seed) to the output dir, so a resumed run
+def pinned_settings(cfg: EvalConfig) -> dict[str, Any]:
+    """What scores depend on (writer, oracle, judge, seed): pinned to the output dir, so a resumed run
     cannot silently mix episodes judged differently. Policies, budgets and task files may grow."""
-    pinned = {
+    return {
         "writer": _spec(cfg.writer),
         "oracle": _spec(cfg.oracle),
         "judge": make_judge(cfg.judge).name,
         "llm": cfg.llm,
         "seed": cfg.seed,
     }
-    path = cfg.out / "run.json"
-    if path.exists():
-        before = json.loads(path.read_text(encoding="utf-8"))
-        changed = [f"{k} was {before.get(k)!r}, now {v!r}" for k, v in pinned.items() if before.get(k) != v]
-        if changed:
-            raise ValueError(f"{path}: cannot resume with different settings ({'; '.join(changed)}); use another --out")
-    else:
-        path.write_text(json.dumps(pinned, indent=1) + "\n", encoding="utf-8")
-
-
-def _prepare_out(cfg: EvalConfig) -> dict[str, dict[str, Any]]:
-    cfg.out.mkdir(parents=True, exist_ok=True)
-    path = cfg.out / RESULTS
-    if path.exists() and not cfg.resume:
-        raise FileExistsError(f"{path} exists: pass --resume to continue it, or choose another --out")
-    _check_run_file(cfg)
-    rows = read_results(path)
-    # rewrite without a torn last line so appends start on a fresh line
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    os.replace(tmp, path)
-    return {r["key"]: r for r in rows}
 
 
 def _row(
@@ -177,7 +158,7 @@ def load_datasets(cfg: EvalConfig) -> dict[str, list[MaskedTask]]:
 WorkItem = tuple[int, int, str, MaskedTask]  # (policy index, turn budget, dataset, task)
 
 
-def plan(cfg: EvalConfig, policies: list[Policy], done: dict[str, Any]) -> list[WorkItem]:
+def plan(cfg: EvalConfig, policies: list[Policy], done: set[str]) -> list[WorkItem]:
     """Every (policy, budget, task) episode not yet in the results file."""
     return [
         (i, b, name, task)
@@ -190,12 +171,12 @@ def plan(cfg: EvalConfig, policies: list[Policy], done: dict[str, Any]) -> list[
 
 
 async def run_items(
-    cfg: EvalConfig, items: list[WorkItem], concurrency: int, emit: Callable[[dict[str, Any]], None]
+    cfg: EvalConfig, items: Sequence[WorkItem], concurrency: int, emit: Callable[[dict[str, Any]], None]
 ) -> None:
     """Run episodes at most ``concurrency`` at a time; ``emit`` each row the moment it is done."""
-    policies = [make_policy(p, cfg.llm) for p in cfg.policies]
+    policies = [make_policy(p, cfg.llm, cfg.timeout) for p in cfg.policies]
     judge = make_judge(cfg.judge)
-    graphs = [create_clarify_graph(p.asker, cfg.writer, cfg.oracle) for p in policies]
+    graphs = [create_clarify_graph(p.asker, cfg.writer, cfg.oracle, timeout=cfg.timeout) for p in policies]
     semaphore = asyncio.Semaphore(max(concurrency, 1))
 
     async def one(index: int, budget: int, dataset: str, task: MaskedTask) -> dict[str, Any]:
@@ -212,94 +193,55 @@ async def run_items(
         emit(await future)
 
 
-def _worker(cfg: EvalConfig, items: list[WorkItem], concurrency: int, queue: Any) -> None:
-    asyncio.run(run_items(cfg, items, concurrency, queue.put))
-    queue.put(None)
-
-
-def _run_workers(cfg: EvalConfig, items: list[WorkItem], emit: Callable[[dict[str, Any]], None]) -> list[str]:
-    """Shard the episodes over ``cfg.workers`` processes (the event loop is CPU-bound past ~40 ep/s)."""
-    ctx = multiprocessing.get_context("fork")
-    queue = ctx.Queue()
-    n = min(cfg.workers, len(items))
-    # all episodes of one task go to one worker, whose caches (hidden and draft embeddings) then serve
-    # every policy and budget of that task
+def shard_by_task(items: Sequence[WorkItem], n: int) -> list[list[WorkItem]]:
+    """All episodes of one task go to one worker, whose caches (hidden and draft embeddings) then serve
+    every policy and budget of that task."""
     order: dict[tuple[str, str], int] = {}
     for _, _, dataset, task in items:
         order.setdefault((dataset, task.id), len(order))
-    shards = [[it for it in items if order[(it[2], it[3].id)] % n == i] for i in range(n)]
-    procs = [
-        ctx.Process(target=_worker, args=(cfg, shard, max(cfg.concurrency // n, 1), queue), daemon=True)
-        for shard in shards
-    ]
-    for proc in procs:
-        proc.start()
-    finished, problems = 0, []
-    while finished < n:
-        try:
-            row = queue.get(timeout=1.0)
-        except Empty:
-            dead = [p for p in procs if p.exitcode not in (None, 0)]
-            if dead and queue.empty():
-                problems += [f"worker {p.pid} exited with code {p.exitcode}" for p in dead]
-                finished += len(dead)
-                procs = [p for p in procs if p not in dead]
-            continue
-        if row is None:
-            finished += 1
-        else:
-            emit(row)
-    for proc in procs:
-        proc.join(timeout=10)
-    return problems
+    return [[it for it in items if order[(it[2], it[3].id)] % n == i] for i in range(n)]
 
 
-def run_episodes(cfg: EvalConfig) -> list[dict[str, Any]]:
-    """Run every episode not yet in ``DIR/results.jsonl``, appending each as it finishes; return all rows."""
-    policies = [make_policy(p, cfg.llm) for p in cfg.policies]  # bad policies fail before DIR is touched
-    done = _prepare_out(cfg)
-    items = plan(cfg, policies, done)
-    bar = _progress(len(items), len(done), cfg.progress)
-    with (cfg.out / RESULTS).open("a", encoding="utf-8") as fh:
+def run_episodes(cfg: EvalConfig) -> set[str]:
+    """Run every episode not yet in ``DIR/results.jsonl``, appending each as it finishes; return the keys
+    of the episodes that failed (the file holds every row)."""
+    policies = [make_policy(p, cfg.llm, cfg.timeout) for p in cfg.policies]  # bad policies fail before DIR
+    with RunDir(cfg.out, resume=cfg.resume, pinned=pinned_settings(cfg), retry_failed=cfg.retry_failed) as run:
+        items = plan(cfg, policies, run.done)
+        bar = progress(len(items), len(run.done), cfg.progress)
 
         def emit(row: dict[str, Any]) -> None:
-            fh.write(json.dumps(row) + "\n")
-            fh.flush()
-            done[row["key"]] = row
+            run.append(row)
             bar.update(1)
 
+        problems: list[str] = []
         if cfg.workers > 1 and len(items) > 1:
-            problems = _run_workers(cfg, items, emit)
+            n = min(cfg.workers, len(items))
+            per_worker = max(cfg.concurrency // n, 1)
+
+            def work(shard: Sequence[WorkItem], put: Callable[[dict[str, Any]], None]) -> None:
+                asyncio.run(run_items(cfg, shard, per_worker, put))
+
+            problems = run_in_workers(shard_by_task(items, n), work, emit)
         else:
             asyncio.run(run_items(cfg, items, cfg.concurrency, emit))
-            problems = []
-    bar.close()
+        bar.close()
+        failed = set(run.failed)
     for problem in problems:
         print(f"warning: {problem}; its unfinished episodes run again with --resume", file=sys.stderr)
-    return list(done.values())
+    return failed
 
 
-class _NoBar:
-    def update(self, n: int) -> None: ...
-
-    def close(self) -> None: ...
-
-
-def _progress(total: int, initial: int, enabled: bool) -> Any:
-    if not enabled:
-        return _NoBar()
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return _NoBar()
-    return tqdm(total=total + initial, initial=initial, desc="episodes", unit="ep", file=sys.stderr)
+def iter_results(cfg: EvalConfig) -> Iterator[dict[str, Any]]:
+    return read_rows(cfg.out / RESULTS)
 
 
 def run_eval(cfg: EvalConfig) -> dict[str, Any]:
     """Run the episodes, then write ``summary.json`` and ``report.md`` with plots; return the summary."""
     from .report import summarize, write_report
 
-    rows = run_episodes(cfg)
+    run_episodes(cfg)
+    rows = list(iter_results(cfg))
     tasks = {(name, t.id): t for name, ts in load_datasets(cfg).items() for t in ts}
     summary = summarize(rows, seed=cfg.seed)
     if cfg.pairwise:
