@@ -29,3 +29,12 @@ def stub_openai(_stub_openai_server: StubServer) -> StubServer:
     """The session stub server, reset (empty queue, no default, no recorded requests) for this test."""
     _stub_openai_server.reset()
     return _stub_openai_server
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory: pytest.TempPathFactory):
+    """A tiny random Qwen2 chat model with a tokenizer trained inline (train extra), built once."""
+    pytest.importorskip("torch")
+    from langgraph_clarify.testing import tiny_policy
+
+    return tiny_policy(tmp_path_factory.mktemp("tiny-policy"))

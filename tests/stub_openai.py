@@ -32,7 +32,8 @@ Endpoints
     of token ids; scripted replies are ``{"content": text, "token_ids": [...], "finish_reason": ...}``.
     With ``return_token_ids`` the choice carries ``prompt_token_ids`` (the request's ids) and
     ``token_ids``; with ``logprobs`` it carries vLLM's legacy logprobs object (``tokens`` as
-    ``token_id:N``, ``token_logprobs`` -0.1 * i). Usage counts are token-id counts.
+    ``token_id:N``, ``token_logprobs`` -0.1 * i). Usage counts are token-id counts. A reply may
+    override the echoed ``prompt_token_ids`` (a server that re-tokenised) or send ``no_token_ids``.
 ``GET /v1/models``
     ``{"object": "list", "data": [{"id": "stub", ...}]}``.
 ``POST /_script``
@@ -363,8 +364,8 @@ class StubHandler(BaseHTTPRequestHandler):
                 "top_logprobs": [{} for _ in ids],
                 "text_offset": list(range(len(ids))),
             }
-        if body.get("return_token_ids"):
-            choice["prompt_token_ids"] = prompt_ids
+        if body.get("return_token_ids") and not reply.get("no_token_ids"):
+            choice["prompt_token_ids"] = reply.get("prompt_token_ids", prompt_ids)
             choice["token_ids"] = ids
         n_prompt = len(prompt_ids) if prompt_ids is not None else _count_tokens(str(prompt))
         self._send_json(

@@ -119,6 +119,16 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=_Formatter,
     )
     add_eval_args(e)
+
+    c = sub.add_parser(
+        "collect",
+        help="play a policy through the graph against the oracle and export training rollouts",
+        description="Play K episodes per task with the policy as asker against the oracle, appending each "
+        "finished episode to DIR/episodes.jsonl (resumable), and export token-exact training rows "
+        "with per-turn rewards (--export).",
+        formatter_class=_Formatter,
+    )
+    add_collect_args(c)
     return parser
 
 
@@ -446,10 +456,72 @@ def summary_table(groups: Iterable[dict[str, Any]]) -> list[str]:
     return lines
 
 
+# ---- collect ----------------------------------------------------------------------------------
+
+
+def add_collect_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tasks", type=Path, nargs="+", action="extend", required=True, help="task files, pooled")
+    p.add_argument("--format", choices=FORMATS, help="task file format for all files (default: detected)")
+    p.add_argument("--skip-invalid", action="store_true", help="skip and report bad rows instead of failing")
+    p.add_argument("--policy", required=True, help=f"the asker to collect with: {_MODELS}")
+    p.add_argument("--samples", type=_count("--samples", 1), default=4, help="episodes per task")
+    p.add_argument("--out", type=Path, required=True, help="collection directory (DIR/episodes.jsonl)")
+    p.add_argument("--max-turns", type=_count("--max-turns", 0), default=5, help="most questions per episode")
+    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature of the policy")
+    p.add_argument("--oracle", default="offline", help=f"who answers: {' | '.join(ORACLES)}")
+    p.add_argument("--writer", default="offline", help=f"who drafts (for a terminal judge reward): {_MODELS}")
+    p.add_argument("--judge", default="offline", help="judge of the terminal reward (used when its weight > 0)")
+    p.add_argument("--reward", type=Path, help="RewardConfig YAML (default: the default reward)")
+    p.add_argument(
+        "--concurrency", type=_count("--concurrency", 1), default=8, help="episodes in flight (hf: batches them)"
+    )
+    p.add_argument("--limit", type=_count("--limit", 1), help="at most N tasks")
+    p.add_argument("--resume", action="store_true", help="continue DIR; on a finished DIR only re-export")
+    p.add_argument("--export", type=Path, metavar="DIR", help="write DIR/turns and DIR/episodes (+ .parquet)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_timeout(p)
+
+
+def cmd_collect(args: argparse.Namespace, out: TextIO) -> int:
+    from .rewards import RewardConfig
+    from .rl.rollouts import CollectConfig, collect, export, load_task_files
+
+    reward = RewardConfig.from_yaml(args.reward) if args.reward else RewardConfig()
+    cfg = CollectConfig(
+        tasks=list(dict.fromkeys(args.tasks)),
+        policy=args.policy,
+        out=args.out,
+        samples=args.samples,
+        max_turns=args.max_turns,
+        temperature=args.temperature,
+        oracle=args.oracle,
+        writer=args.writer,
+        judge=args.judge,
+        reward=reward,
+        concurrency=args.concurrency,
+        limit=args.limit,
+        resume=args.resume,
+        timeout=args.timeout,
+        progress=not args.no_progress,
+        format=args.format,
+        skip_invalid=args.skip_invalid,
+    )
+    run = collect(cfg)
+    print(f"{run.results}: {len(run.done)} episodes ({len(run.failed)} failed)", file=out)
+    if args.export:
+        tasks = load_task_files(cfg.tasks, cfg.format, cfg.skip_invalid)
+        counts = export(cfg.out, tasks, args.export, reward)
+        print(f"exported {counts['episodes']} episodes, {counts['turns']} turns to {args.export}", file=out)
+        for reason, n in counts["skipped"].items():
+            print(f"  skipped {n}: {reason}", file=out)
+    return 1 if run.done and len(run.failed) == len(run.done) else 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
     "tasks": cmd_tasks,
     "run": cmd_run,
     "eval": cmd_eval,
+    "collect": cmd_collect,
 }
 
 

@@ -251,7 +251,10 @@ def describe(exc: BaseException, timeout: float | None) -> str:
     if is_timeout(exc):
         return f"timed out after {timeout:g} s" if timeout else f"timed out ({type(exc).__name__})"
     status = _status(exc)
-    where = getattr(getattr(exc, "request", None), "url", None)
+    try:
+        where = getattr(getattr(exc, "request", None), "url", None)
+    except RuntimeError:  # httpx raises when an error carries no request
+        where = None
     text = f"{type(exc).__name__}: {exc}"
     if status is not None:
         text = f"HTTP {status}: {text}"
@@ -311,7 +314,7 @@ class CallRecorder:
             prompt_ids=meta.get("prompt_ids"),
             completion_ids=meta.get("completion_ids"),
             logprobs=_logprobs(meta),
-            sampling=sampling or None,
+            sampling=meta.get("sampling") or sampling or None,
             finish_reason=meta.get("finish_reason"),
         )
 

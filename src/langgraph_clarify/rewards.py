@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from pathlib import Path
 
 from .state import Explicit, Hidden, Turn
 
@@ -83,6 +84,20 @@ class RewardConfig:
     @classmethod
     def paper(cls) -> RewardConfig:
         return cls()
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object], source: str = "reward config") -> RewardConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"{source}: unknown field(s) {', '.join(unknown)}")
+        return cls(**data)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> RewardConfig:
+        import yaml
+
+        return cls.from_dict(yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}, str(path))
 
 
 def count_questions(text: str) -> int:
