@@ -26,6 +26,7 @@ torch, transformers, accelerate and peft are imported when a trainer is built, n
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import random
@@ -189,12 +190,12 @@ class PPOConfig:
     def from_yaml(cls, path: str | Path, **overrides: Any) -> PPOConfig:
         import yaml
 
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        data = {**(yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}), **overrides}
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"{path}: unknown PPO config field(s) {', '.join(unknown)}")
-        return cls(**{**data, **overrides})
+        return cls(**data)
 
     def steps(self, n_items: int) -> int:
         """Total steps: ``max_steps``, or what ``num_epochs`` passes over ``n_items`` episodes take."""
@@ -305,6 +306,8 @@ class PPOTrainer:
         if self.reference is not None:
             self.reference = self._prepare_reference(self.reference)
         self.policy = self.accelerator.unwrap_model(self.module).policy
+        if self._zero3 and cfg.generation == "hf":
+            raise ValueError("ZeRO-3 shards the policy's weights: generate with a vLLM server (generation=vllm)")
 
         if cfg.generation == "hf":
             self.chat_model: Any = HFChatModel.from_model(
@@ -587,6 +590,23 @@ class PPOTrainer:
         self.optimizer.zero_grad(set_to_none=True)
         return {**prepared["stats"], **{k: sum(v) / len(v) for k, v in stats.items()}}
 
+    @property
+    def _zero3(self) -> bool:
+        plugin = self.accelerator.state.deepspeed_plugin
+        return plugin is not None and plugin.zero_stage == 3
+
+    def _push(self) -> None:
+        """Every process gathers (ZeRO-3 shards the weights), the main process pushes."""
+        gathered: Any = contextlib.nullcontext()
+        if self._zero3:
+            import deepspeed
+
+            gathered = deepspeed.zero.GatheredParameters(list(self.policy.parameters()), modifier_rank=None)
+        with gathered:
+            if self.accelerator.is_main_process:
+                self.weight_sync.push(self.policy, self.step)
+        self.accelerator.wait_for_everyone()
+
     def _clip(self, params: list[Any]) -> float | None:
         norm = self.accelerator.clip_grad_norm_(params, self.cfg.max_grad_norm)
         return None if norm is None else float(norm)
@@ -601,9 +621,7 @@ class PPOTrainer:
         train = self.update(batch)
         t2 = time.perf_counter()
         self.step += 1
-        if self.accelerator.is_main_process:
-            self.weight_sync.push(self.policy, self.step)
-        self.accelerator.wait_for_everyone()
+        self._push()
         t3 = time.perf_counter()
         generated = sum(sum(r.mask) for r in batch)
         seq_tokens = sum(len(r.ids) for r in batch)
@@ -629,8 +647,8 @@ class PPOTrainer:
 
     def train(self) -> list[dict[str, Any]]:
         """Run until ``max_steps`` (a resumed run continues from its step); checkpoint at the end."""
-        if self.accelerator.is_main_process and self.step == 0:
-            self.weight_sync.push(self.policy, 0)  # a served generator starts from the initial weights too
+        if self.step == 0:
+            self._push()  # a served generator starts from the initial weights too
         history = []
         while self.step < self.total_steps:
             history.append(self.train_step())
