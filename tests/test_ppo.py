@@ -13,8 +13,10 @@ from typing import Any
 
 import pytest
 
-torch = pytest.importorskip("torch")
+pytest.importorskip("torch")
 pytest.importorskip("accelerate")
+
+import torch
 
 from langgraph_clarify.llm import resolve_model
 from langgraph_clarify.rl.ppo import METRICS, PPOConfig, PPOTrainer
@@ -118,8 +120,10 @@ def test_multi_turn_rollouts_put_each_reward_on_its_last_generated_token(tiny_di
         assert len(runs) == 3  # two questions and STOP, separated by masked answer tokens
         texts = [trainer.tokenizer.decode(region[a:b], skip_special_tokens=True) for a, b in runs]
         assert texts == ["Who will read it?", "How long should it be?", "STOP"]
-        assert [k for k, s in enumerate(r.scores) if s] == [b - 1 for (a, b), rew in zip(runs, r.rewards) if rew]
-        assert all(r.scores[b - 1] == pytest.approx(rew) for (_, b), rew in zip(runs, r.rewards))
+        assert [k for k, s in enumerate(r.scores) if s] == [
+            b - 1 for (a, b), rew in zip(runs, r.rewards, strict=True) if rew
+        ]
+        assert all(r.scores[b - 1] == pytest.approx(rew) for (_, b), rew in zip(runs, r.rewards, strict=True))
     # KL is zero against itself: the reference is the untouched initial policy
     prepared = trainer.prepare(batch)
     assert prepared["stats"]["kl"] == 0.0

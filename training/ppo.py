@@ -22,7 +22,8 @@ def parse_args(argv: Sequence[str] | None = None) -> PPOConfig:
     """``--config FILE.yaml`` plus field overrides (TRL's parser: the YAML sets defaults, flags win)."""
     from trl import TrlParser
 
-    (cfg,) = TrlParser((PPOConfig,)).parse_args_and_config(list(argv) if argv is not None else None)
+    parser = TrlParser((PPOConfig,))  # type: ignore[arg-type]
+    (cfg,) = parser.parse_args_and_config(list(argv) if argv is not None else None)
     return cfg  # type: ignore[no-any-return]
 
 

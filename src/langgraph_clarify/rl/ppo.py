@@ -52,85 +52,139 @@ RewardFn = Callable[[EpisodeResult, MaskedTask, list[Decision]], list[float]]
 """Custom per-decision rewards (one float per decision); the default reads ``PPOConfig.reward``."""
 
 
-def _help(text: str, **kw: Any) -> Any:
-    return field(metadata={"help": text}, **kw)
-
-
 @dataclass
 class PPOConfig:
     """Everything a PPO run needs; YAML keys and ``training/ppo.py --FIELD`` flags are these field names."""
 
     # ---- model and data ----
-    model: str = _help(
-        "policy: a model directory, a .gguf file, 'smollm2-135m', or 'tiny' (a tiny random model built in "
-        "OUTPUT_DIR/tiny-base); an 'hf:' prefix is accepted",
+    model: str = field(
         default=TINY,
+        metadata={
+            "help": "policy: a model directory, a .gguf file, 'smollm2-135m', or 'tiny' (a tiny random model built in "
+            "OUTPUT_DIR/tiny-base); an 'hf:' prefix is accepted"
+        },
     )
-    tasks: list[str] = _help("task files (JSONL); empty: the bundled tasks", default_factory=list)
-    task_format: str | None = _help("task file format (native, dolomites, mediq, askbench); None: detect", default=None)
-    limit_tasks: int | None = _help("use only the first N tasks", default=None)
-    output_dir: str = _help("metrics.jsonl, episodes.jsonl and checkpoint-STEP directories go here", default="ppo-out")
-    seed: int = _help("seed of task order, sampling and initialisation", default=0)
+    tasks: list[str] = field(
+        default_factory=list, metadata={"help": "task files (JSONL); 'bundled' or empty: the bundled tasks"}
+    )
+    task_format: str | None = field(
+        default=None, metadata={"help": "task file format (native, dolomites, mediq, askbench); None: detect"}
+    )
+    limit_tasks: int | None = field(default=None, metadata={"help": "use only the first N tasks"})
+    output_dir: str = field(
+        default="ppo-out", metadata={"help": "metrics.jsonl, episodes.jsonl and checkpoint-STEP directories go here"}
+    )
+    seed: int = field(default=0, metadata={"help": "seed of task order, sampling and initialisation"})
     # ---- schedule ----
-    max_steps: int = _help("PPO steps (one batch of episodes and its update each)", default=10)
-    num_epochs: float | None = _help(
-        "passes over the tasks (x samples_per_task); when set, max_steps = ceil(epochs * items / batch_size)",
+    max_steps: int = field(default=10, metadata={"help": "PPO steps (one batch of episodes and its update each)"})
+    num_epochs: float | None = field(
         default=None,
+        metadata={
+            "help": "passes over the tasks (x samples_per_task); when set, steps = ceil(epochs * items / batch_size)"
+        },
     )
-    batch_size: int = _help("episodes per step (over all processes)", default=16)
-    samples_per_task: int = _help("episodes per task within a step's batch", default=1)
-    minibatch_size: int = _help("episodes per optimiser step", default=4)
-    micro_batch_size: int = _help("episodes per forward/backward (gradient accumulation within a minibatch)", default=2)
-    ppo_epochs: int = _help("passes over each batch", default=1)
+    batch_size: int = field(default=16, metadata={"help": "episodes per step (over all processes)"})
+    samples_per_task: int = field(default=1, metadata={"help": "episodes per task within a step's batch"})
+    minibatch_size: int = field(default=4, metadata={"help": "episodes per optimiser step"})
+    micro_batch_size: int = field(
+        default=2, metadata={"help": "episodes per forward/backward (gradient accumulation within a minibatch)"}
+    )
+    ppo_epochs: int = field(default=1, metadata={"help": "passes over each batch"})
+    time_budget_s: float | None = field(
+        default=None,
+        metadata={
+            "help": "stop after the first step that ends this many seconds after training started (checkpoint saved): "
+            "equal wall-clock runs"
+        },
+    )
     # ---- optimisation ----
-    actor_lr: float = _help("policy learning rate", default=1e-5)
-    critic_lr: float = _help("critic (value head, and its backbone when separate) learning rate", default=1e-4)
-    max_grad_norm: float = _help("gradient-norm clip, applied to actor and critic separately", default=1.0)
-    weight_decay: float = _help("AdamW weight decay", default=0.0)
-    clip_range: float = _help("policy ratio clip epsilon", default=0.2)
-    value_clip_range: float | None = _help("value clip around the rollout values; None: unclipped", default=0.2)
-    vf_coef: float = _help("weight of the value loss", default=1.0)
-    entropy_coef: float = _help("entropy bonus weight", default=0.001)
-    kl_coef: float = _help("per-token KL penalty against the reference (0: no reference model)", default=0.01)
-    gamma: float = _help("discount per decision (environment tokens are not discounted)", default=1.0)
-    lam: float = _help("GAE lambda", default=0.95)
-    whiten_advantages: bool = _help("normalise advantages over the batch's generated tokens", default=True)
+    actor_lr: float = field(default=1e-5, metadata={"help": "policy learning rate"})
+    critic_lr: float = field(
+        default=1e-4, metadata={"help": "critic (value head, and its backbone when separate) learning rate"}
+    )
+    max_grad_norm: float = field(
+        default=1.0, metadata={"help": "gradient-norm clip, applied to actor and critic separately"}
+    )
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})
+    clip_range: float = field(default=0.2, metadata={"help": "policy ratio clip epsilon"})
+    value_clip_range: float | None = field(
+        default=0.2, metadata={"help": "value clip around the rollout values; None: unclipped"}
+    )
+    vf_coef: float = field(default=1.0, metadata={"help": "weight of the value loss"})
+    entropy_coef: float = field(default=0.001, metadata={"help": "entropy bonus weight"})
+    kl_coef: float = field(
+        default=0.01, metadata={"help": "per-token KL penalty against the reference (0: no reference model)"}
+    )
+    gamma: float = field(
+        default=1.0, metadata={"help": "discount per decision (environment tokens are not discounted)"}
+    )
+    lam: float = field(default=0.95, metadata={"help": "GAE lambda"})
+    whiten_advantages: bool = field(
+        default=True, metadata={"help": "normalise advantages over the batch's generated tokens"}
+    )
     # ---- model structure ----
-    critic: Literal["separate", "shared"] = _help("value head on its own backbone, or on the policy's", default="separate")
-    lora: bool = _help("train LoRA adapters (peft) instead of all weights", default=False)
-    lora_r: int = _help("LoRA rank", default=16)
-    lora_alpha: int = _help("LoRA alpha", default=32)
-    lora_dropout: float = _help("LoRA dropout", default=0.0)
-    lora_target_modules: str = _help("comma-separated module names, or 'all-linear'", default="all-linear")
-    gradient_checkpointing: bool = _help("recompute activations in backward (less memory, ~30% slower)", default=False)
-    bf16: bool | None = _help("bfloat16 weights and autocast; None: on when CUDA is available", default=None)
+    critic: Literal["separate", "shared"] = field(
+        default="separate", metadata={"help": "value head on its own backbone, or on the policy's"}
+    )
+    lora: bool = field(default=False, metadata={"help": "train LoRA adapters (peft) instead of all weights"})
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank"})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha"})
+    lora_dropout: float = field(default=0.0, metadata={"help": "LoRA dropout"})
+    lora_target_modules: str = field(
+        default="all-linear", metadata={"help": "comma-separated module names, or 'all-linear'"}
+    )
+    gradient_checkpointing: bool = field(
+        default=False, metadata={"help": "recompute activations in backward (less memory, ~30% slower)"}
+    )
+    bf16: bool | None = field(
+        default=None, metadata={"help": "bfloat16 weights and autocast; None: on when CUDA is available"}
+    )
     # ---- episodes ----
-    max_turns: int = _help("question budget per episode", default=5)
-    max_new_tokens: int = _help("tokens per asker reply", default=64)
-    temperature: float = _help("sampling temperature (logprobs are recomputed at the same temperature)", default=1.0)
-    top_p: float = _help("nucleus sampling", default=1.0)
-    oracle: str = _help("who answers: offline/lexical, embedding, or a model string", default="offline")
-    writer: str = _help("who drafts at the end (not trained)", default="offline")
-    reward: str = _help("'default' (RewardConfig()), 'paper' (RewardConfig.paper()) or a reward YAML", default="default")
-    concurrency: int = _help("episodes in flight", default=8)
-    generation_batch_size: int = _help("hf: most prompts per generate call", default=8)
+    max_turns: int = field(default=5, metadata={"help": "question budget per episode"})
+    max_new_tokens: int = field(default=64, metadata={"help": "tokens per asker reply"})
+    temperature: float = field(
+        default=1.0, metadata={"help": "sampling temperature (logprobs are recomputed at the same temperature)"}
+    )
+    top_p: float = field(default=1.0, metadata={"help": "nucleus sampling"})
+    oracle: str = field(
+        default="offline", metadata={"help": "who answers: offline/lexical, embedding, or a model string"}
+    )
+    writer: str = field(default="offline", metadata={"help": "who drafts at the end (not trained)"})
+    reward: str = field(
+        default="default",
+        metadata={"help": "'default' (RewardConfig()), 'paper' (RewardConfig.paper()) or a reward YAML"},
+    )
+    concurrency: int = field(default=8, metadata={"help": "episodes in flight"})
+    generation_batch_size: int = field(default=8, metadata={"help": "hf: most prompts per generate call"})
     # ---- generation backend and weight sync ----
-    generation: Literal["hf", "vllm"] = _help("hf: in process; vllm: a vLLM server at vllm_url", default="hf")
-    vllm_url: str | None = _help("vLLM OpenAI base URL, e.g. http://127.0.0.1:8000/v1", default=None)
-    vllm_model_name: str | None = _help(
-        "name requests use (LoRA: the adapter name, default 'policy'; full weights: the served model)", default=None
+    generation: Literal["hf", "vllm"] = field(
+        default="hf", metadata={"help": "hf: in process; vllm: a vLLM server at vllm_url"}
     )
-    weight_sync: Literal["auto", "inprocess", "lora", "nccl"] = _help(
-        "how new weights reach the generator; auto: inprocess for hf, lora with LoRA, else nccl", default="auto"
+    vllm_url: str | None = field(default=None, metadata={"help": "vLLM OpenAI base URL, e.g. http://127.0.0.1:8000/v1"})
+    vllm_model_name: str | None = field(
+        default=None,
+        metadata={
+            "help": "name requests use (LoRA: the adapter name, default 'policy'; full weights: the served model)"
+        },
     )
-    weight_sync_dir: str | None = _help("LoRA sync: adapter directory shared with the server", default=None)
+    weight_sync: Literal["auto", "inprocess", "lora", "nccl"] = field(
+        default="auto",
+        metadata={"help": "how new weights reach the generator; auto: inprocess for hf, lora with LoRA, else nccl"},
+    )
+    weight_sync_dir: str | None = field(
+        default=None, metadata={"help": "LoRA sync: adapter directory shared with the server"}
+    )
     # ---- output ----
-    save_steps: int = _help("checkpoint every N steps (0: only at the end)", default=0)
-    resume_from_checkpoint: str | None = _help("a checkpoint-STEP directory, or 'latest' in output_dir", default=None)
-    report_to: Literal["auto", "none", "tensorboard", "wandb"] = _help(
-        "metric trackers besides metrics.jsonl; auto: tensorboard when installed", default="auto"
+    save_steps: int = field(default=0, metadata={"help": "checkpoint every N steps (0: only at the end)"})
+    resume_from_checkpoint: str | None = field(
+        default=None, metadata={"help": "a checkpoint-STEP directory, or 'latest' in output_dir"}
     )
-    save_episodes: bool = _help("append every episode (questions, answers, rewards) to episodes.jsonl", default=True)
+    report_to: Literal["auto", "none", "tensorboard", "wandb"] = field(
+        default="auto", metadata={"help": "metric trackers besides metrics.jsonl; auto: tensorboard when installed"}
+    )
+    save_episodes: bool = field(
+        default=True, metadata={"help": "append every episode (questions, answers, rewards) to episodes.jsonl"}
+    )
 
     def __post_init__(self) -> None:
         positive = ("max_steps", "batch_size", "samples_per_task", "minibatch_size", "micro_batch_size", "ppo_epochs")
@@ -155,6 +209,8 @@ class PPOConfig:
             raise ValueError("value_clip_range must be > 0 or None")
         if self.num_epochs is not None and self.num_epochs <= 0:
             raise ValueError("num_epochs must be > 0")
+        if self.time_budget_s is not None and self.time_budget_s <= 0:
+            raise ValueError("time_budget_s must be > 0")
         if self.critic not in ("separate", "shared"):
             raise ValueError(f"critic must be 'separate' or 'shared', got {self.critic!r}")
         if self.generation not in ("hf", "vllm"):
@@ -269,7 +325,7 @@ class PPOTrainer:
         from accelerate.utils import set_seed
 
         from ..graph import create_clarify_graph
-        from ..tasks import load_bundled
+        from ..tasks import bundled_tasks_path
         from .hf import HFChatModel
 
         self.cfg = cfg
@@ -282,7 +338,8 @@ class PPOTrainer:
         )
         set_seed(cfg.seed)
         if tasks is None:
-            tasks = load_task_files([Path(p) for p in cfg.tasks], cfg.task_format) if cfg.tasks else load_bundled()
+            paths = [bundled_tasks_path() if p == "bundled" else Path(p) for p in cfg.tasks or ["bundled"]]
+            tasks = load_task_files(paths, cfg.task_format)
         self.tasks = list(tasks)[: cfg.limit_tasks]
         if not self.tasks:
             raise ValueError("no tasks to train on")
@@ -646,12 +703,16 @@ class PPOTrainer:
         return metrics
 
     def train(self) -> list[dict[str, Any]]:
-        """Run until ``max_steps`` (a resumed run continues from its step); checkpoint at the end."""
+        """Run until ``max_steps`` or ``time_budget_s`` (a resumed run continues from its step); checkpoint
+        at the end."""
+        started = time.monotonic()
         if self.step == 0:
             self._push()  # a served generator starts from the initial weights too
         history = []
         while self.step < self.total_steps:
             history.append(self.train_step())
+            if self.cfg.time_budget_s is not None and time.monotonic() - started >= self.cfg.time_budget_s:
+                break
         self.save()
         self.accelerator.end_training()
         return history
