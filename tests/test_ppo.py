@@ -40,6 +40,7 @@ def config(tiny_dir: Path, out: Path, **kw: Any) -> PPOConfig:
         "max_new_tokens": 8,
         "max_turns": 3,
         "report_to": "none",
+        "recompute_logprobs": True,  # scripted replies carry made-up logprobs
     }
     return PPOConfig(**{**base, **kw})
 
@@ -169,6 +170,7 @@ def test_ppo_learns_the_keyword_toy_task_and_the_value_loss_falls(tiny_dir, tmp_
         critic_lr=3e-3,
         kl_coef=0.0,
         seed=1,
+        recompute_logprobs=None,  # in process: the generator's own logprobs are the old ones
     )
     sync = InProcessSync()
     history = PPOTrainer(cfg, tasks=load_bundled()[:8], reward_fn=reward_fn, weight_sync=sync).train()

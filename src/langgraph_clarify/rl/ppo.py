@@ -119,6 +119,13 @@ class PPOConfig:
         default=1.0, metadata={"help": "discount per decision (environment tokens are not discounted)"}
     )
     lam: float = field(default=0.95, metadata={"help": "GAE lambda"})
+    recompute_logprobs: bool | None = field(
+        default=None,
+        metadata={
+            "help": "old logprobs from a trainer forward before the update, or the generator's own (false: one "
+            "policy forward less per step; exact in process); None: recompute for served generators only"
+        },
+    )
     whiten_advantages: bool = field(
         default=True, metadata={"help": "normalise advantages over the batch's generated tokens"}
     )
@@ -226,6 +233,10 @@ class PPOConfig:
             raise ValueError("weight_sync=lora needs lora=true")
         self.model = self.model.removeprefix("hf:")
         self.reward_config()  # a bad reward name or file fails here
+
+    @property
+    def recompute(self) -> bool:
+        return self.generation != "hf" if self.recompute_logprobs is None else self.recompute_logprobs
 
     @property
     def sync_kind(self) -> str:
@@ -522,38 +533,44 @@ class PPOTrainer:
             out[row, offset : offset + n] = torch.as_tensor(values, dtype=torch.float32, device=out.device)
         return out
 
-    def _forward(self, module: Any, batch: Sequence[Rollout], *, reference: bool = False) -> dict[str, Any]:
-        """Logprobs and entropy of the window's tokens (and values, unless ``reference``) at the sampling
-        temperature, as ``[batch, window]`` tensors."""
+    def _forward(
+        self, module: Any, batch: Sequence[Rollout], mode: Literal["both", "reference", "values"] = "both"
+    ) -> dict[str, Any]:
+        """The window's ``[batch, window]`` tensors: logprobs and entropy of its tokens at the sampling
+        temperature (not in ``values`` mode) and the values of the states before them (not for the
+        ``reference``, an ordinary causal LM)."""
         from .ppo_core import token_logprobs_and_entropy
 
         ids, attn, start, spans = self._window(batch)
         keep = ids.shape[1] - start + 1  # logits at positions start-1 .. width-2 predict tokens start .. width-1
+        out: dict[str, Any] = {"mask": self._pad([r.mask for r in batch], spans, ids.shape[1] - start), "spans": spans}
         with self.accelerator.autocast():
-            if reference:
+            if mode == "values":
+                out["values"] = self.accelerator.unwrap_model(module).values(ids, attn, start)
+                return out
+            if mode == "reference":
                 logits = module(input_ids=ids, attention_mask=attn, logits_to_keep=keep, use_cache=False).logits
-                values = None
             else:
-                logits, values = module(ids, attn, start)
-        logits = logits[:, :-1]
-        logprobs, entropy = token_logprobs_and_entropy(logits, ids[:, start:], self.cfg.temperature)
-        mask = self._pad([r.mask for r in batch], spans, ids.shape[1] - start)
-        return {"logprobs": logprobs, "entropy": entropy, "values": values, "mask": mask, "spans": spans}
+                logits, out["values"] = module(ids, attn, start)
+        out["logprobs"], out["entropy"] = token_logprobs_and_entropy(
+            logits[:, :-1], ids[:, start:], self.cfg.temperature
+        )
+        return out
 
     def _reference_logprobs(self, batch: Sequence[Rollout]) -> Any:
         import torch
 
         with torch.no_grad():
             if self.reference is not None:
-                return self._forward(self.reference, batch, reference=True)["logprobs"]
+                return self._forward(self.reference, batch, "reference")["logprobs"]
             with self.policy.disable_adapter():
-                return self._forward(self.policy, batch, reference=True)["logprobs"]
+                return self._forward(self.policy, batch, "reference")["logprobs"]
 
     # ---- one step ------------------------------------------------------------------------------------
 
     def prepare(self, batch: list[Rollout]) -> dict[str, Any]:
-        """Rollout values, logprobs, KL-penalised rewards, GAE advantages and returns, per rollout (tensors
-        over each response region), plus the batch statistics."""
+        """Rollout values, old logprobs (recomputed, or the generator's), KL-penalised rewards, GAE advantages
+        and returns, per rollout (tensors over each response region), plus the batch statistics."""
         import torch
 
         from .ppo_core import gae, masked_mean
@@ -564,22 +581,22 @@ class PPOTrainer:
         self.module.eval()
         with torch.no_grad():
             for chunk in _chunks(batch, cfg.micro_batch_size):
-                fw = self._forward(self.module, chunk)
+                fw = self._forward(self.module, chunk, "both" if cfg.recompute else "values")
                 mask, spans = fw["mask"], fw["spans"]
-                scores = self._pad([r.scores for r in chunk], spans, mask.shape[1])
-                rewards = scores.clone()
+                sampled = self._pad([r.sampled_logprobs for r in chunk], spans, mask.shape[1])
+                old = fw.get("logprobs", sampled)
+                if cfg.recompute:
+                    stats["logprob_gap"].append(float(masked_mean((sampled - old).abs(), mask)))
+                rewards = self._pad([r.scores for r in chunk], spans, mask.shape[1])
                 if cfg.kl_coef > 0:
-                    kl = (fw["logprobs"] - self._reference_logprobs(chunk)) * mask
+                    kl = (old - self._reference_logprobs(chunk)) * mask
                     rewards = rewards - cfg.kl_coef * kl
                     stats["kl"].append(float(kl.sum() / mask.sum().clamp(min=1)))
                 adv, ret = gae(rewards, fw["values"].float(), mask, cfg.gamma, cfg.lam)
-                sampled = self._pad([r.sampled_logprobs for r in chunk], spans, mask.shape[1])
-                stats["logprob_gap"].append(float(masked_mean((sampled - fw["logprobs"]).abs(), mask)))
-                stats["entropy"].append(float(masked_mean(fw["entropy"], mask)))
                 stats["value_mean"].append(float(masked_mean(fw["values"].float(), mask)))
                 for row, (offset, n) in enumerate(spans):
                     window = slice(offset, offset + n)
-                    per["old_logprobs"].append(fw["logprobs"][row, window])
+                    per["old_logprobs"].append(old[row, window])
                     per["old_values"].append(fw["values"][row, window].float())
                     per["advantages"].append(adv[row, window])
                     per["returns"].append(ret[row, window])
@@ -627,6 +644,7 @@ class PPOTrainer:
                     loss = (pg + cfg.vf_coef * vf - cfg.entropy_coef * entropy) * share
                     self.accelerator.backward(loss)
                     for name, value in (
+                        ("entropy", entropy),
                         ("policy_loss", pg),
                         ("value_loss", vf),
                         ("clip_frac", clip_frac),
@@ -860,24 +878,33 @@ class ActorCritic:
                 nn.init.normal_(self.value_head.weight, std=1.0 / math.sqrt(hidden + 1))
                 nn.init.zeros_(self.value_head.bias)
 
-            def forward(self, input_ids: Any, attention_mask: Any, start: int) -> tuple[Any, Any]:
-                """Logits at positions ``start-1 .. end`` and values of the states before tokens ``start ..``."""
-                keep = input_ids.shape[1] - start + 1
-                out = self.policy(
+            def _policy(self, input_ids: Any, attention_mask: Any, keep: int) -> Any:
+                return self.policy(
                     input_ids=input_ids,
                     attention_mask=attention_mask,
                     logits_to_keep=keep,
                     use_cache=False,
                     output_hidden_states=self.critic is None,
                 )
+
+            def _values(self, input_ids: Any, attention_mask: Any, start: int, policy_out: Any) -> Any:
                 if self.critic is None:
-                    hidden = out.hidden_states[-1]
+                    hidden = policy_out.hidden_states[-1]
                 else:
                     hidden = self.critic(
                         input_ids=input_ids, attention_mask=attention_mask, use_cache=False
                     ).last_hidden_state
-                values = self.value_head(hidden[:, start - 1 : -1].float()).squeeze(-1)
-                return out.logits, values
+                return self.value_head(hidden[:, start - 1 : -1].float()).squeeze(-1)
+
+            def forward(self, input_ids: Any, attention_mask: Any, start: int) -> tuple[Any, Any]:
+                """Logits at positions ``start-1 .. end`` and values of the states before tokens ``start ..``."""
+                out = self._policy(input_ids, attention_mask, input_ids.shape[1] - start + 1)
+                return out.logits, self._values(input_ids, attention_mask, start, out)
+
+            def values(self, input_ids: Any, attention_mask: Any, start: int) -> Any:
+                """Only the values (the critic pass before an update): no logits beyond one position."""
+                out = self._policy(input_ids, attention_mask, 1) if self.critic is None else None
+                return self._values(input_ids, attention_mask, start, out)
 
             def parameter_groups(self) -> tuple[list[Any], list[Any]]:
                 actor = [p for p in self.policy.parameters() if p.requires_grad]
