@@ -343,3 +343,13 @@ def test_config_validation_names_the_field() -> None:
         PPOConfig(generation="vllm")
     with pytest.raises(ValueError, match="unknown PPO config field"):
         PPOConfig.from_yaml(ROOT / "training" / "configs" / "ppo_tiny.yaml", nope=1)
+
+
+def test_importing_the_trainer_imports_no_torch() -> None:
+    import subprocess
+    import sys
+
+    heavy = "{'torch', 'transformers', 'accelerate'}"
+    code = f"import sys, langgraph_clarify.rl.ppo; print(sorted({heavy} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "[]"

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import math
 import random
@@ -348,6 +349,12 @@ class PPOTrainer:
             mixed_precision="bf16" if bf16 else "no", log_with=trackers or None, project_dir=str(self.out)
         )
         set_seed(cfg.seed)
+        share = cfg.batch_size // self.accelerator.num_processes
+        if cfg.batch_size % self.accelerator.num_processes or share % cfg.samples_per_task:
+            raise ValueError(
+                f"batch_size {cfg.batch_size} must split into {self.accelerator.num_processes} processes of whole "
+                f"groups of samples_per_task={cfg.samples_per_task}"
+            )
         if tasks is None:
             paths = [bundled_tasks_path() if p == "bundled" else Path(p) for p in cfg.tasks or ["bundled"]]
             tasks = load_task_files(paths, cfg.task_format)
@@ -468,8 +475,7 @@ class PPOTrainer:
         """This process's share of step ``step``'s tasks (whole sample groups stay on one process)."""
         cfg, acc = self.cfg, self.accelerator
         stream = task_stream(self.tasks, cfg.samples_per_task, cfg.seed)
-        skip = step * cfg.batch_size
-        items = [t for k, t in zip(range(skip + cfg.batch_size), stream, strict=False) if k >= skip]
+        items = list(itertools.islice(stream, step * cfg.batch_size, (step + 1) * cfg.batch_size))
         share = cfg.batch_size // acc.num_processes
         return items[acc.process_index * share : (acc.process_index + 1) * share]
 
