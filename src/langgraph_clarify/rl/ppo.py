@@ -289,7 +289,7 @@ class Rollout:
     scores: list[float]
     """Each decision's reward on its last generated token, 0 elsewhere."""
     sampled_logprobs: list[float]
-    """Logprobs the generator reported (0 on environment tokens); compared with the trainer's recomputation."""
+    """Logprobs the generator reported (0 on environment tokens): the old logprobs unless recomputed."""
     episode: EpisodeResult
     rewards: list[float]
     """Per-decision rewards."""
