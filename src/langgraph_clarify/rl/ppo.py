@@ -377,6 +377,9 @@ class PPOTrainer:
             [{"params": actor, "lr": cfg.actor_lr}, {"params": critic, "lr": cfg.critic_lr}],
             weight_decay=cfg.weight_decay,
         )
+        plugin = self.accelerator.state.deepspeed_plugin
+        if plugin is not None:  # no dataloader tells DeepSpeed the batch size: episodes per forward it is
+            plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = cfg.micro_batch_size
         self.module, self.optimizer = self.accelerator.prepare(self.module, optimizer)
         if self.reference is not None:
             self.reference = self._prepare_reference(self.reference)
