@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 
 from .errors import RowError, validate
 from .schema import HiddenSentence, MaskedTask, content_id
-from .text import clean, hide, split_sentences
+from .text import SENTENCE_END, clean, hide, split_sentences
 
 # Where an option run may start: "A." / "A)" / "(A)" at the start or after whitespace, a quote, "?", ":" or ".".
 _FIRST_MARKER = re.compile(r"(?:^|(?<=[\s\"?:.]))(\(A\)|A[.)])\s+")
@@ -184,6 +184,80 @@ class _AskBenchRow(BaseModel):
     expected_answer: str | int | float | None = None
 
 
+_DIRECT_SEARCH_BUDGET = 1 << 22  # needles x text characters up to which one plain search per needle is fastest
+_WIDTHS = (8, 4, 2)  # window widths of the filter; at most three bitmaps per text
+
+
+class _Windows:
+    """Which substrings of one width a text has: a Bloom filter (two bits per hash) over all its windows.
+
+    "No" is exact; a false "maybe" (under 1 in 250 at 32 or more bits per window) only costs a search.
+    """
+
+    def __init__(self, text: str, width: int):
+        self.width = width
+        self.mask = (1 << (32 * max(1, len(text))).bit_length()) - 1
+        self.bits = bytearray((self.mask >> 3) + 1)
+        for i in range(len(text) - width + 1):
+            for b in self._bits(text[i : i + width]):
+                self.bits[b >> 3] |= 1 << (b & 7)
+
+    def _bits(self, window: str) -> tuple[int, int]:
+        h = hash(window)
+        return h & self.mask, (h >> 32) & self.mask
+
+    def lacks_one_of(self, needle: str) -> bool:
+        """Whether some window of ``needle`` (at least ``width`` long) is certainly not in the text."""
+        for i in range(len(needle) - self.width + 1):
+            for b in self._bits(needle[i : i + self.width]):
+                if not self.bits[b >> 3] & (1 << (b & 7)):
+                    return True
+        return False
+
+
+def _absent(needles: list[str], text: str) -> list[bool]:
+    """``[needle not in text for needle in needles]``, without a full search of ``text`` per needle.
+
+    One search per needle is quadratic (a 1 MB original question against a 1 MB degraded one took
+    46 s), so above a small budget each needle is decided by the first of these that applies:
+
+    - it is one of the sentence-like pieces ``text`` splits into (each a substring): present;
+    - it has a window (8 characters; 4 or 2 for a shorter needle) that ``text`` has nowhere: absent;
+    - a search from where the previous needle was found (the original's sentences recur in the
+      degraded question in order), then one before that point.
+
+    A full search is left only for needles out of order that are not whole pieces of ``text``, and
+    for the rare false "maybe" of the window filter.
+    """
+    if len(needles) * len(text) <= _DIRECT_SEARCH_BUDGET:
+        return [needle not in text for needle in needles]
+    pieces: set[str] = set()
+    for piece in SENTENCE_END.split(text):
+        pieces.update((piece, piece.lstrip("*-• ").strip()))
+    windows: dict[int, _Windows] = {}
+    known: dict[str, bool] = {}
+    cursor = 0
+    for needle in needles:
+        if needle in known:
+            continue
+        if needle in pieces:
+            known[needle] = False
+            continue
+        width = next((w for w in _WIDTHS if len(needle) >= w), 0)
+        if width and width not in windows:
+            windows[width] = _Windows(text, width)
+        if width and windows[width].lacks_one_of(needle):
+            known[needle] = True
+            continue
+        at = text.find(needle, cursor)
+        if at < 0:
+            at = text.find(needle, 0, cursor + len(needle) - 1)
+        if at >= 0:
+            cursor = at + len(needle)
+        known[needle] = at < 0
+    return [known[needle] for needle in needles]
+
+
 def _offers(have: str, letter: str, option: str) -> bool:
     """Whether ``have`` (cleaned text: single spaces) lists ``option`` under ``letter``: "B. x", "(B) x", "B)x"."""
     return any(f"{letter}{mark}{space}{option}" in have for mark in ".)" for space in ("", " "))
@@ -199,7 +273,8 @@ def convert(row: dict[str, Any]) -> MaskedTask:
     stem, options = split_options(degraded)
     ori_stem, ori_options = split_options(original)
     have = clean(degraded)
-    lacking = [s for s in _line_sentences(ori_stem) if clean(s) not in have]
+    sentences = _line_sentences(ori_stem)
+    lacking = [s for s, absent in zip(sentences, _absent([clean(s) for s in sentences], have), strict=True) if absent]
     # An original option is lacking unless the degraded question offers it too (the option text
     # alone is no proof: "purple ball" may occur in the stem). "Option B: x", not "B. x": the
     # sentence splitter would cut "B." off as a sentence of its own.

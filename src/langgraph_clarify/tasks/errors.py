@@ -148,13 +148,14 @@ def _bad_value(value: object) -> str | None:
         return None
     limit = sys.get_int_max_str_digits()
     if isinstance(value, LongInt):
-        return f"integer with {len(value.digits.lstrip('-'))} digits (more than the {limit} Python converts)"
+        digits = len(value.digits.lstrip("-"))
+        return f"integer with {digits} digits (Python reads at most {limit}; write it as a string)"
     # An int of at most 3 * limit bits has fewer than `limit` digits; only longer ones need the real test.
     if isinstance(value, int) and limit and value.bit_length() > 3 * limit:
         try:
             str(value)
         except ValueError:
-            return f"integer with more than {limit} digits (more than Python converts)"
+            return f"integer with more than {limit} digits (Python prints at most {limit}; use a string)"
     return None
 
 

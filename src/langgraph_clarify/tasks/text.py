@@ -15,7 +15,8 @@ from .schema import HiddenSentence, Region
 
 # A list marker at the start of a line: "* ", "- ", "• ", "1. ", "2) " (group 1 is the indent).
 _LINE_ITEM = re.compile(r"([ \t]*)(?:[*\-•]|\d{1,2}[.)])[ \t]+(?=\S)")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'“(\[*A-Z0-9])")
+# Where a sentence ends inside a paragraph (AskBench splits a text into the same pieces).
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'“(\[*A-Z0-9])")
 _MARKUP = re.compile(r"\*\*|__|`")
 _WHITESPACE = re.compile(r"\s+")
 _WORD_CHAR = re.compile(r"\w")
@@ -131,7 +132,7 @@ def split_sentences(text: str) -> list[str]:
     out: list[str] = []
     carry = ""
     for _indent, _is_item, body in _chunks(text):
-        for piece in _SENTENCE_END.split(body):
+        for piece in SENTENCE_END.split(body):
             piece = clean(piece).lstrip("*-• ").strip()
             if not _is_item_text(piece):
                 continue
