@@ -116,8 +116,22 @@ def _invalid_json(text: str, exc: json.JSONDecodeError) -> str:
     return f"invalid JSON: {exc.msg} at column {exc.colno}{hint}"
 
 
+def _parse(text: str) -> Any:
+    """``json.loads``, except that an integer longer than Python converts becomes a LongInt.
+
+    For such a number json.loads raises a bare ValueError that names neither the column nor the
+    field; parsed again this way, check_values can name the field.
+    """
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise
+    except ValueError:
+        return json.loads(text, parse_int=LongInt.parse)
+
+
 def _decode(raw: bytes) -> Any:
-    """One line as a JSON value; an over-long integer comes back as a LongInt for check_values to locate."""
+    """One line as a JSON value, or a RowError saying why it is none."""
     if b"\x00" in raw:  # never valid in JSON text; UTF-16 puts one beside every ASCII character
         raise RowError(None, "not UTF-8 text: the line holds NUL bytes (UTF-16? binary?); save the file as UTF-8")
     try:
@@ -125,12 +139,7 @@ def _decode(raw: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise RowError(None, f"not valid UTF-8: byte 0x{raw[exc.start]:02x} at column {exc.start + 1}") from None
     try:
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError:
-            raise
-        except ValueError:  # more digits than int() converts; json.loads does not say where they are
-            return json.loads(text, parse_int=LongInt.parse)
+        return _parse(text)
     except json.JSONDecodeError as exc:
         raise RowError(None, _invalid_json(text, exc)) from None
     except RecursionError:
