@@ -10,6 +10,7 @@ benchmark, not a test: it asserts nothing.
 from __future__ import annotations
 
 import argparse
+import gc
 import itertools
 import json
 import tempfile
@@ -107,15 +108,21 @@ def _load_case(make_files: Callable[[int], list[list[dict[str, Any]]]]) -> Prepa
 
 
 def _seconds(run: Callable[[], object], size: int) -> float:
-    """CPU seconds of ``run`` (the machine is shared: wall time would measure the neighbours too).
+    """CPU seconds of ``run``, best of three below a million characters, one run at and above.
 
-    Best of three below a million characters, one run at and above.
+    CPU time, as the machine is shared (wall time would measure the neighbours too); garbage
+    collection off while timing, as timeit does (its passes over every live object blur the ratios).
     """
     best = float("inf")
     for _ in range(3 if size < 1_000_000 else 1):
-        started = time.process_time()
-        run()
-        best = min(best, time.process_time() - started)
+        gc.collect()
+        gc.disable()
+        try:
+            started = time.process_time()
+            run()
+            best = min(best, time.process_time() - started)
+        finally:
+            gc.enable()
     return best
 
 
