@@ -20,7 +20,7 @@ def tool_call(name: str, **args: Any) -> AIMessage:
 
 class AgentModel(BaseChatModel):
     script: list[Any]
-    """Replies: strings or AIMessages (tool calls), or functions of the prompt returning either."""
+    """Replies: strings or AIMessages (tool calls), functions of the prompt returning either, or exceptions to raise."""
     prompts: list[list[BaseMessage]] = Field(default_factory=list)
     bound: list[list[str]] = Field(default_factory=list)
     """The tool names bound for each call that had tools."""
@@ -32,6 +32,8 @@ class AgentModel(BaseChatModel):
     def _generate(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **_: Any) -> ChatResult:
         self.prompts.append(list(messages))
         reply = self.script[min(len(self.prompts) - 1, len(self.script) - 1)]
+        if isinstance(reply, Exception):
+            raise reply
         reply = reply(messages) if callable(reply) else reply
         message = reply.model_copy() if isinstance(reply, AIMessage) else AIMessage(reply)
         return ChatResult(generations=[ChatGeneration(message=message)])
@@ -39,3 +41,17 @@ class AgentModel(BaseChatModel):
     def bind_tools(self, tools: Any, **kwargs: Any) -> AgentModel:
         self.bound.append(sorted(t["name"] if isinstance(t, dict) else t.name for t in tools))
         return self
+
+
+def clarifying_agent() -> Any:
+    """``agent:agent_models:clarifying_agent``: the offline drafting model behind ClarifyMiddleware."""
+    from langchain.agents import create_agent
+
+    from langgraph_clarify import ClarifyMiddleware
+    from langgraph_clarify.studio import OfflineAgentModel
+
+    return create_agent(OfflineAgentModel(), tools=[], middleware=[ClarifyMiddleware()])
+
+
+def not_an_agent() -> str:
+    return "not an agent"
