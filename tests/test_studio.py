@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import socket
 import subprocess
 import sys
@@ -151,24 +152,12 @@ def _listening(port: int) -> bool:
 
 def test_from_an_installed_wheel_and_ctrl_c_stops_it(tmp_path: Path) -> None:
     """A wheel has no langgraph.json: clarify studio generates one naming the package's graphs."""
-    root = Path(__file__).resolve().parents[1]
-    build = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "-w",
-            str(tmp_path),
-            str(root),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-    )
+    root, source = Path(__file__).resolve().parents[1], tmp_path / "source"
+    shutil.copytree(root / "src", source / "src", ignore=shutil.ignore_patterns("*.egg-info", "__pycache__"))
+    for name in ("pyproject.toml", "README.md"):  # a copy: building writes build/ beside the sources
+        shutil.copy(root / name, source)
+    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path)]
+    build = subprocess.run([*command, str(source)], capture_output=True, text=True)
     assert build.returncode == 0, build.stderr
     (wheel,) = tmp_path.glob("langgraph_clarify-*.whl")
     site = tmp_path / "site"
