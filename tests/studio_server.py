@@ -21,7 +21,8 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
+    """For preexec_fn: the child gets SIGKILL when the process that started it dies."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
@@ -54,7 +55,7 @@ class StudioServer:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         while time.perf_counter() - started < timeout:
             if self.proc.poll() is not None:
