@@ -168,17 +168,19 @@ def test_each_new_request_gets_its_own_questions() -> None:
     assert out["messages"][-1].text == "Second draft."
 
 
-def test_beside_human_in_the_loop_in_one_agent() -> None:
+@pytest.mark.parametrize("clarify_first", [True, False])
+def test_beside_human_in_the_loop_in_one_agent(clarify_first: bool) -> None:
     @tool
     def publish(text: str) -> str:
         """Publish the document."""
         return "published"
 
     model = AgentModel(script=[tool_call("publish", text="the postmortem"), "Published."])
+    middleware = [ClarifyMiddleware(max_turns=1), HumanInTheLoopMiddleware(interrupt_on={"publish": True})]
     agent = create_agent(
         model,
         tools=[publish, ask_user],
-        middleware=[ClarifyMiddleware(max_turns=1), HumanInTheLoopMiddleware(interrupt_on={"publish": True})],
+        middleware=middleware if clarify_first else middleware[::-1],
         checkpointer=InMemorySaver(),
     )
     assert "question" in question_of(agent.invoke(ask(REQUEST), CONFIG))

@@ -211,7 +211,6 @@ class ClarifyMiddleware(AgentMiddleware[ClarifyAgentState, Any, Any]):
             raise ValueError(f"max_turns must be >= 0, got {max_turns}")
         self.max_turns = max_turns
         self.ask_tools = frozenset(ask_tools)
-        self.tools = []
         self._asker_spec = asker if isinstance(asker, str) else None
         self._components = _Components({"asker": asker}, timeout)
 

@@ -5,7 +5,8 @@
   with a plain string or ``{"stop": true}``; models and budget come from the run's context
   (:class:`~langgraph_clarify.context.ClarifyContext`), offline by default.
 - ``agent``: an example ``create_agent`` agent with :class:`~langgraph_clarify.middleware.ClarifyMiddleware`,
-  runnable offline: its model is :class:`OfflineAgentModel`. Input ``{"messages": [...]}``.
+  runnable offline: its model is :class:`OfflineAgentModel`. Input ``{"messages": [...]}``; the context form's
+  ``asker``, ``max_turns`` and ``temperature`` apply (its writer is the agent's own model).
 
 The repository's ``langgraph.json`` points at ``graphs/*.py``, which re-export these; an installed wheel has no
 ``langgraph.json``, so ``clarify studio`` writes one that names this module. Importing it only compiles the
