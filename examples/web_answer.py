@@ -46,7 +46,9 @@ async def answer_with_sdk(api: str, request: str, answers: list[Any]) -> dict[st
             break
         print(f"Q: {interrupts[0]['value']['question']}\nA: {answer}")
         await client.runs.wait(thread, "clarify", command={"resume": answer})
-    return (await client.threads.get_state(thread))["values"]  # type: ignore[no-any-return]
+    values = (await client.threads.get_state(thread))["values"]
+    assert isinstance(values, dict)
+    return values
 
 
 def main() -> None:
