@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean browser
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,12 +19,19 @@ demo: $(STAMP)
 	@echo "report: runs/demo/report.md"
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench evals training graphs
-	$(BIN)/ruff format --check src tests bench evals
+	$(BIN)/ruff check src tests bench evals training graphs examples
+	$(BIN)/ruff format --check src tests bench evals training graphs examples
 	$(BIN)/mypy src
 
-test: lint
+test: lint browser
 	$(BIN)/pytest -q
+
+# Headless Chromium for the web-page example's test, from Debian's packages; installed only when missing. If it
+# cannot be installed (no root, no package index), the browser test skips and says why.
+browser:
+	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) || \
+		echo "warning: could not install chromium and chromium-driver; the browser test will skip"
 
 bench: $(STAMP)
 	$(BIN)/python bench/eval_throughput.py
