@@ -141,7 +141,7 @@ def _spec(value: ModelLike) -> str | None:
     return value if isinstance(value, str) else None
 
 
-class _Components:
+class Components:
     """Askers, writers and oracles by model string, built on first use and kept (one per string and
     temperature), so one compiled graph serves every model choice without rebuilding clients."""
 
@@ -217,7 +217,7 @@ class _Node(Runnable[Any, Any]):
     def __init__(
         self,
         name: str,
-        components: _Components,
+        components: Components,
         prepare: Callable[[dict[str, Any]], Command[Any] | _Call],
         finish: Callable[[dict[str, Any], Any, list[ModelCall], int | None], Any],
         channel: str,
@@ -280,7 +280,7 @@ def create_clarify_graph(
     defaults: dict[Role, ModelLike] = {"asker": asker, "writer": writer}
     if not human:
         defaults["oracle"] = user
-    components = _Components(defaults, timeout)
+    components = Components(defaults, timeout)
     reward_cfg = reward or RewardConfig()
     factory = Settings(
         asker=_spec(asker),

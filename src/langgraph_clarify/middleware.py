@@ -61,7 +61,7 @@ from .graph import (
     HumanQuestion,
     HumanReply,
     ModelLike,
-    _Components,
+    Components,
     ending_record,
     oracle_turn,
     require_checkpointer,
@@ -212,7 +212,7 @@ class ClarifyMiddleware(AgentMiddleware[ClarifyAgentState, Any, Any]):
         self.max_turns = max_turns
         self.ask_tools = frozenset(ask_tools)
         self._asker_spec = asker if isinstance(asker, str) else None
-        self._components = _Components({"asker": asker}, timeout)
+        self._components = Components({"asker": asker}, timeout)
 
     # ---- 1. a new request ---------------------------------------------------------------------
 
