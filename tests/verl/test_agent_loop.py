@@ -1,5 +1,5 @@
 """The clarify agent loop against a fake verl server manager: its output is token for token what our rollout
-export gives for the same episode, the per-turn rewards survive verl's own v1 record (``rm_scores``), and
+export gives for the same episode, verl's own v1 worker stores the per-turn rewards as ``rm_scores``, and
 verl's GAE turns them into per-question returns where GRPO sums them."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import datasets
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
@@ -27,7 +28,7 @@ from langgraph_clarify.rewards import RewardConfig
 from langgraph_clarify.rl.rollouts import EPISODES, CollectConfig, collect, decision_rewards, export
 from langgraph_clarify.rl.tokens import TokenChat
 from langgraph_clarify.rl.verl import ClarifyAgentLoop, ClarifyAgentLoopOutput, VerlChatModel, episode_output
-from langgraph_clarify.rl.verl_data import task_row
+from langgraph_clarify.rl.verl_data import task_row, write_parquet
 from langgraph_clarify.runs import read_rows
 from langgraph_clarify.tasks import bundled_tasks_path, load_bundled
 
@@ -188,39 +189,69 @@ def test_output_is_exactly_the_rollout_export_of_the_same_episode(tiny_dir, toke
     assert out.metrics.generate_sequences > 0
 
 
-def test_per_turn_rewards_reach_verls_gae_through_its_v1_record(tiny_dir, tokenizer, monkeypatch) -> None:
+def test_verls_v1_worker_plays_a_prepared_row_and_gae_credits_each_question(
+    tiny_dir, tokenizer, tmp_path, monkeypatch
+) -> None:
     from verl.trainer.ppo.v1 import agent_loop_tq
+    from verl.utils import tensordict_utils as tu
+    from verl.utils.dataset.rl_dataset import collate_fn
 
-    out = play(make_loop(trainer_config(tiny_dir), FakeServerManager(tokenizer), tokenizer))
-    # verl's own v1 post-processing (AgentLoopWorkerTQ), with the TransferQueue write captured
-    worker_cls = agent_loop_tq.AgentLoopWorkerTQ.__ray_actor_class__
-    worker = worker_cls.__new__(worker_cls)
-    worker.reward_loop_worker_handles, worker.distillation_enabled, worker.processor = None, False, None
+    # a prepared row, read and batched the way verl's v1 trainer feeds its agent loop workers
+    config = trainer_config(tiny_dir)
+    write_parquet([TASK], tmp_path / "train.parquet", MAX_TURNS)
+    data = OmegaConf.create({**OmegaConf.to_container(config.data, resolve=True), "cache_dir": str(tmp_path / "c")})
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "hf"))
+    batch_dict = collate_fn([RLHFDataset([str(tmp_path / "train.parquet")], tokenizer, data)[0]])
+    batch_dict["uid"] = np.array(["u0"], dtype=object)
+    batch = tu.get_tensordict(batch_dict)
+    tu.assign_non_tensor_data(batch, "global_steps", 8)
+
+    # verl's own v1 worker (AgentLoopWorkerTQ, outside Ray), with the TransferQueue calls captured
+    status: list[str] = []
     put: dict[str, Any] = {}
+
+    async def kv_put(key: str, partition_id: str, tag: dict[str, Any]) -> None:
+        status.append(tag["status"])
 
     async def kv_batch_put(keys: list[str], fields: Any, tags: list[dict[str, Any]], partition_id: str) -> None:
         put.update(keys=keys, fields=fields, tags=tags)
 
+    monkeypatch.setattr(agent_loop_tq.tq, "init", lambda *args, **kwargs: None)
+    monkeypatch.setattr(agent_loop_tq.tq, "async_kv_put", kv_put)
     monkeypatch.setattr(agent_loop_tq.tq, "async_kv_batch_put", kv_batch_put)
-    asyncio.run(worker._agent_loop_postprocess(out, False, uid="u0", session_id=0, global_steps=8, raw_prompt=[]))
-    fields = put["fields"]
-    assert put["keys"] == ["u0_0_0"] and put["tags"][0]["min_global_steps"] == 7
-    rm_scores, mask = fields["rm_scores"][0:1], fields["response_mask"][0:1]
-    assert rm_scores[0].tolist() == pytest.approx(out.token_scores)
-    assert fields["loss_mask"][0].tolist() == out.response_mask
+    worker = agent_loop_tq.AgentLoopWorkerTQ.__ray_actor_class__(config, FakeServerManager(tokenizer), None, None)
 
-    # the trainer's next step: token_level_rewards = rm_scores, then the advantage
-    _, returns = compute_gae_advantage_return(rm_scores, torch.zeros_like(rm_scores), mask, 1.0, 1.0)
-    ends = last_generated(out.response_mask)
-    rewards = [out.token_scores[e] for e in ends]
+    async def generate() -> None:
+        await worker.generate_sequences(batch)
+        await asyncio.gather(*list(worker.background_tasks))
+
+    asyncio.run(generate())
+    assert status == ["running", "finished"] and put["keys"] == ["u0_0_0"] and put["tags"][0]["min_global_steps"] == 7
+
+    # what verl stored is our export of the same episode
+    row, _ = exported(tokenizer, tmp_path)
+    fields = put["fields"]
+    prompt, response = fields["prompts"][0].tolist(), fields["responses"][0].tolist()
+    mask = fields["response_mask"][0].tolist()
+    rm_scores = fields["rm_scores"][0].tolist()
+    assert prompt + response == row["input_ids"] and [0] * len(prompt) + mask == row["assistant_mask"]
+    assert [0.0] * len(prompt) + rm_scores == pytest.approx(row["token_rewards"])
+    assert fields["loss_mask"][0].tolist() == mask
+
+    # the trainer's next step: token_level_rewards = rm_scores, then verl's GAE credits each question with its
+    # reward-to-go (the answer tokens between questions are skipped, not discounted)
+    scores, response_mask = torch.tensor([rm_scores]), torch.tensor([mask])
+    _, returns = compute_gae_advantage_return(scores, torch.zeros_like(scores), response_mask, 1.0, 1.0)
+    ends = last_generated(mask)
+    rewards = [rm_scores[e] for e in ends]
     to_go = [sum(rewards[k:]) for k in range(len(rewards))]
-    generated = np.flatnonzero(np.array(out.response_mask))
+    generated = np.flatnonzero(np.array(mask))
     decision = np.searchsorted(ends, generated)  # which decision each generated token belongs to
     assert returns[0, generated].tolist() == pytest.approx([to_go[d] for d in decision])
     assert len(set(to_go)) > 1  # questions are credited differently
     # an outcome estimator sums the episode first: every token of it gets one advantage
-    twice = torch.cat([rm_scores, -rm_scores])
-    advantages, _ = compute_grpo_outcome_advantage(twice, torch.cat([mask, mask]), np.array(["g", "g"]))
+    twice = torch.cat([scores, -scores])
+    advantages, _ = compute_grpo_outcome_advantage(twice, torch.cat([response_mask] * 2), np.array(["g", "g"]))
     assert len(set(advantages[0, generated].tolist())) == 1
 
 

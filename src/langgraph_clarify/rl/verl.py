@@ -40,7 +40,7 @@ from ..episodes import EpisodeResult, arun_episode
 from ..graph import create_clarify_graph
 from ..judge import ajudge_draft, make_judge
 from ..llm import DEFAULT_TIMEOUT, Component
-from ..oracle import make_oracle
+from ..oracle import LLMOracle, make_oracle
 from ..rewards import RewardConfig
 from ..tasks import MaskedTask
 from ..writer import make_writer
@@ -48,6 +48,8 @@ from .rollouts import ExportError, decision_calls, decisions, episode_tensors
 from .tokens import TokenChat
 from .verl_data import AGENT_NAME, task_of
 
+#: Oracle strings that need no model server (any other is an LLM playing the user, as in the paper).
+OFFLINE_ORACLES = ("offline", "lexical", "embedding")
 #: Sampling keys recorded with each asker call (``ModelCall.sampling``).
 _RECORDED = ("temperature", "top_p", "top_k", "max_tokens")
 
@@ -264,7 +266,8 @@ class ClarifyAgentLoop(AgentLoopBase):
         key = (oracle, writer, judge if self.reward.judge else None, timeout)
         if key not in self._shared:
             built_judge = make_judge(judge) if self.reward.judge else None
-            self._shared[key] = (make_oracle(oracle), make_writer(writer, timeout=timeout), built_judge)
+            built_oracle = make_oracle(oracle) if oracle in OFFLINE_ORACLES else LLMOracle(oracle, timeout=timeout)
+            self._shared[key] = (built_oracle, make_writer(writer, timeout=timeout), built_judge)
         self.oracle, self.writer, self.judge = self._shared[key]
 
     async def run(self, sampling_params: dict[str, Any], **kwargs: Any) -> ClarifyAgentLoopOutput:
