@@ -4,7 +4,11 @@ collected at all, so the main suite never imports verl."""
 
 from __future__ import annotations
 
+import os
 from importlib.metadata import PackageNotFoundError, distribution
+
+# every model and tokenizer here is built inline: a hub look-up is a bug, and should fail at once
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def _installed(name: str) -> bool:
