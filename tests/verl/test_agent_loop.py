@@ -64,6 +64,7 @@ class FakeServerManager:
             token_ids=ids,
             log_probs=[-0.01 * (k + 1) * (i + 1) for i in range(len(ids))],
             stop_reason="completed",
+            num_preempted=k,
             extra_fields={"global_steps": step, "min_global_steps": step, "max_global_steps": step},
         )
 
@@ -186,7 +187,7 @@ def test_output_is_exactly_the_rollout_export_of_the_same_episode(tiny_dir, toke
     info = out.extra_fields["reward_extra_info"]
     assert info["clarify_questions"] == 2 and info["clarify_invalid"] == 1 and info["clarify_dropped_decisions"] == 0
     assert out.num_turns == 1 + 3 + 2
-    assert out.metrics.generate_sequences > 0
+    assert out.metrics.generate_sequences > 0 and out.metrics.num_preempted == 0 + 1 + 2
 
 
 def test_verls_v1_worker_plays_a_prepared_row_and_gae_credits_each_question(

@@ -72,7 +72,7 @@ class VerlChatModel(BaseChatModel):
     _sampling: dict[str, Any] = PrivateAttr()
     _request_id: str = PrivateAttr()
     _generate_s: float = PrivateAttr(default=0.0)
-    _preempted: int = PrivateAttr(default=0)
+    _preempted: int = PrivateAttr(default=-1)
     _server_fields: dict[str, Any] = PrivateAttr(default_factory=dict)
 
     def __init__(self, *, chat: TokenChat, server: Any, sampling_params: dict[str, Any], **data: Any):
@@ -91,6 +91,7 @@ class VerlChatModel(BaseChatModel):
 
     @property
     def num_preempted(self) -> int:
+        """Times the server preempted this episode's requests; -1 when it never said (verl's convention)."""
         return self._preempted
 
     @property
@@ -146,7 +147,8 @@ class VerlChatModel(BaseChatModel):
             self._server_fields = fields
         elif fields.get("max_global_steps") is not None:
             self._server_fields["max_global_steps"] = fields["max_global_steps"]
-        self._preempted += int(getattr(out, "num_preempted", None) or 0)
+        if (preempted := getattr(out, "num_preempted", None)) is not None:
+            self._preempted = max(self._preempted, 0) + int(preempted)
 
 
 class ClarifyAgentLoopOutput(AgentLoopOutput):
