@@ -159,3 +159,34 @@ def test_vllm_backend_refuses_replies_it_cannot_trust(tiny_dir, stub_openai, mon
     assert "returned no token ids" in (result.error or "")
     with pytest.raises(ServedPolicyError):
         policy.invoke("hello")
+
+
+def test_a_checkpoint_is_an_asker_for_run_and_eval(tiny_dir, tmp_path) -> None:
+    """Closing the loop: a saved policy directory plugs in wherever a model string is accepted."""
+    import io
+    import json
+
+    from langgraph_clarify.cli import main
+
+    out = io.StringIO()
+    assert main(["run", "--limit", "1", "--asker", f"hf:{tiny_dir}?max_new_tokens=8", "--json"], out=out) == 0
+    (result,) = json.loads(out.getvalue())
+    assert result["calls"][0]["model"] == f"hf:{tiny_dir}" and result["calls"][0]["completion_ids"]
+    argv = [
+        "eval",
+        "--policy",
+        f"rft=hf:{tiny_dir}?max_new_tokens=8",
+        "direct",
+        "--limit",
+        "2",
+        "--max-turns",
+        "2",
+        "--out",
+        str(tmp_path / "ev"),
+        "--no-progress",
+        "--workers",
+        "1",
+    ]
+    assert main(argv, out=io.StringIO()) == 0
+    summary = json.loads((tmp_path / "ev" / "summary.json").read_text())
+    assert {g["policy"] for g in summary["groups"]} == {"rft", "direct"}
