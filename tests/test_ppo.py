@@ -19,7 +19,7 @@ pytest.importorskip("accelerate")
 import torch
 
 from langgraph_clarify.llm import resolve_model
-from langgraph_clarify.rl.ppo import METRICS, PPOConfig, PPOTrainer
+from langgraph_clarify.rl.ppo import METRICS, PPOConfig, PPOTrainer, merge_metrics
 from langgraph_clarify.rl.ppo_core import gae, masked_whiten, policy_loss, value_loss
 from langgraph_clarify.rl.weights import InProcessSync, LoRAAdapterSync
 from langgraph_clarify.tasks import load_bundled
@@ -353,3 +353,20 @@ def test_importing_the_trainer_imports_no_torch() -> None:
     code = f"import sys, langgraph_clarify.rl.ppo; print(sorted({heavy} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "[]"
+
+
+def test_metrics_of_several_processes_merge_into_the_whole_batch() -> None:
+    parts = [
+        {"step": 3, "reward_mean": 1.0, "kl": None, "episodes": 8.0, "update_s": 2.0, "generate_tokens_per_s": 10.0},
+        {"step": 3, "reward_mean": 0.0, "kl": None, "episodes": 8.0, "update_s": 3.0, "generate_tokens_per_s": 12.0},
+    ]
+    merged = merge_metrics([*parts[:1], {**parts[1], "failed_episodes": 1.0}])
+    assert merged == {
+        "step": 3,
+        "reward_mean": 0.5,
+        "kl": None,
+        "episodes": 16.0,
+        "update_s": 3.0,
+        "generate_tokens_per_s": 22.0,
+        "failed_episodes": 1.0,
+    }

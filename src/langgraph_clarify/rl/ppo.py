@@ -747,14 +747,21 @@ class PPOTrainer:
     # ---- logging and checkpoints -------------------------------------------------------------------
 
     def _log(self, metrics: dict[str, Any], batch: list[Rollout]) -> None:
+        """Append the step's metrics (over all processes' episodes) and episodes on the main process."""
+        records = [episode_record(self.step, r) for r in batch] if self.cfg.save_episodes else []
+        if self.accelerator.num_processes > 1:
+            from accelerate.utils import gather_object
+
+            parts = gather_object([(metrics, records)])
+            metrics = merge_metrics([m for m, _ in parts])
+            records = [r for _, rs in parts for r in rs]
         if not self.accelerator.is_main_process:
             return
         with (self.out / METRICS).open("a", encoding="utf-8") as fh:
             fh.write(json.dumps(metrics) + "\n")
-        if self.cfg.save_episodes:
+        if records:
             with (self.out / EPISODES_LOG).open("a", encoding="utf-8") as fh:
-                for r in batch:
-                    fh.write(json.dumps(episode_record(self.step, r)) + "\n")
+                fh.writelines(json.dumps(r) + "\n" for r in records)
         self.accelerator.log({k: v for k, v in metrics.items() if isinstance(v, int | float)}, step=self.step)
 
     def save(self) -> Path:
@@ -840,6 +847,27 @@ def episode_metrics(batch: Sequence[Rollout]) -> dict[str, float]:
         "episodes": float(len(batch)),
     }
     out.update({f"reward/{k}": sum(v) / len(v) for k, v in sorted(components.items())})
+    return out
+
+
+#: Metrics that add up over processes (counts and throughputs); wall times take the slowest process, the rest
+#: (means over equal shares of the batch) the mean.
+_SUMMED = {"episodes", "generated_tokens", "failed_episodes", "unusable_episodes"}
+
+
+def merge_metrics(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One process's metrics per part into the step's metrics over the whole batch."""
+    out: dict[str, Any] = {}
+    for key in dict.fromkeys(k for part in parts for k in part):
+        values = [part[key] for part in parts if part.get(key) is not None]
+        if not values or key == "step":
+            out[key] = parts[0].get(key)
+        elif key in _SUMMED or key.endswith("tokens_per_s"):
+            out[key] = sum(values)
+        elif key.endswith("_s"):
+            out[key] = max(values)
+        else:
+            out[key] = sum(values) / len(values)
     return out
 
 
