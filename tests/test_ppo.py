@@ -102,7 +102,7 @@ def test_losses_clip_and_whiten() -> None:
 
 def test_multi_turn_rollouts_put_each_reward_on_its_last_generated_token(tiny_dir, tmp_path, monkeypatch) -> None:
     scripted(monkeypatch, ["Who will read it?", "How long should it be?", "STOP"])
-    trainer = PPOTrainer(config(tiny_dir, tmp_path, kl_coef=0.05), tasks=TASKS)
+    trainer = PPOTrainer(config(tiny_dir, tmp_path, kl_coef=0.05, gradient_checkpointing=True), tasks=TASKS)
     batch, dropped = trainer.rollouts(TASKS[:2])
     assert len(batch) == 2 and not dropped
     for r in batch:
@@ -134,7 +134,8 @@ def test_multi_turn_rollouts_put_each_reward_on_its_last_generated_token(tiny_di
 
 def test_lora_reference_is_the_policy_with_adapters_disabled(tiny_dir, tmp_path, monkeypatch) -> None:
     scripted(monkeypatch, ["Who will read it?", "STOP"])
-    trainer = PPOTrainer(config(tiny_dir, tmp_path, lora=True, critic="shared", kl_coef=0.1), tasks=TASKS)
+    cfg = config(tiny_dir, tmp_path, lora=True, critic="shared", kl_coef=0.1, gradient_checkpointing=True)
+    trainer = PPOTrainer(cfg, tasks=TASKS)
     assert trainer.reference is None  # no second copy of the weights
     batch, _ = trainer.rollouts(TASKS[:2])
     assert trainer.prepare(batch)["stats"]["kl"] == 0.0  # fresh adapters are the identity

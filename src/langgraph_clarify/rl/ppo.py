@@ -432,7 +432,11 @@ class PPOTrainer:
         model, tokenizer = fresh_pretrained(source, dtype=dtype)
         model.config.use_cache = False
         if self.cfg.gradient_checkpointing:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            options = {"use_reentrant": False}
+            if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.24 renamed it
+                model.activation_checkpointing_enable(activation_checkpointing_kwargs=options)
+            else:
+                model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=options)
         if self.cfg.lora:
             from peft import LoraConfig, get_peft_model
 
