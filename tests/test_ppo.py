@@ -210,6 +210,12 @@ def test_resume_continues_the_step_count_and_the_optimiser(tiny_dir, tmp_path, m
     assert all(torch.allclose(loaded[k], v.cpu()) for k, v in second.policy.state_dict().items() if k in loaded)
 
 
+def test_a_time_budget_stops_after_the_step_that_reaches_it(tiny_dir, tmp_path, monkeypatch) -> None:
+    scripted(monkeypatch, ["STOP"])
+    history = PPOTrainer(config(tiny_dir, tmp_path, max_steps=5, time_budget_s=0.01), tasks=TASKS).train()
+    assert [m["step"] for m in history] == [1] and (tmp_path / "checkpoint-1").is_dir()
+
+
 # ---- the vLLM weight-sync seam against a fake server -------------------------------------------------
 
 

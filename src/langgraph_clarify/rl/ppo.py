@@ -451,7 +451,9 @@ class PPOTrainer:
                 task_type="CAUSAL_LM",
             )
             model = get_peft_model(model, lora)
-            model.peft_config["default"].base_model_name_or_path = source
+            # where hf:<checkpoint> finds the base: an absolute path (or the smollm2 alias), from any directory
+            base = Path(source).resolve() if Path(source).exists() else source
+            model.peft_config["default"].base_model_name_or_path = str(base)
             if self.cfg.gradient_checkpointing:
                 model.enable_input_require_grads()
         return model, tokenizer
