@@ -430,7 +430,6 @@ class PPOTrainer:
                 if not (Path(source) / "config.json").exists():
                     tiny_policy(source, seed=self.cfg.seed)
         model, tokenizer = fresh_pretrained(source, dtype=dtype)
-        model.config.use_cache = False
         if self.cfg.gradient_checkpointing:
             options = {"use_reentrant": False}
             if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.24 renamed it
