@@ -117,7 +117,7 @@ class PPOConfig:
         default=0.01, metadata={"help": "per-token KL penalty against the reference (0: no reference model)"}
     )
     gamma: float = field(
-        default=1.0, metadata={"help": "discount per decision (environment tokens are not discounted)"}
+        default=1.0, metadata={"help": "discount per generated token (environment tokens are not discounted)"}
     )
     lam: float = field(default=0.95, metadata={"help": "GAE lambda"})
     recompute_logprobs: bool | None = field(
