@@ -210,6 +210,16 @@ def test_resume_continues_the_step_count_and_the_optimiser(tiny_dir, tmp_path, m
     assert all(torch.allclose(loaded[k], v.cpu()) for k, v in second.policy.state_dict().items() if k in loaded)
 
 
+def test_tasks_with_overlong_prompts_are_left_out(tiny_dir, tmp_path, capsys) -> None:
+    trainer = PPOTrainer(config(tiny_dir, tmp_path, max_prompt_tokens=4096), tasks=TASKS)
+    lengths = sorted(len(r.ids) for r in trainer.rollouts(TASKS)[0])
+    assert len(trainer.tasks) == 4
+    with pytest.raises(ValueError, match="no tasks to train on"):
+        PPOTrainer(config(tiny_dir, tmp_path, max_prompt_tokens=10), tasks=TASKS)
+    assert "left out 4 of 4 tasks longer than 10 prompt tokens" in capsys.readouterr().out
+    assert lengths[0] > 10
+
+
 def test_a_time_budget_stops_after_the_step_that_reaches_it(tiny_dir, tmp_path, monkeypatch) -> None:
     scripted(monkeypatch, ["STOP"])
     history = PPOTrainer(config(tiny_dir, tmp_path, max_steps=5, time_budget_s=0.01), tasks=TASKS).train()

@@ -72,6 +72,13 @@ class PPOConfig:
         default=None, metadata={"help": "task file format (native, dolomites, mediq, askbench); None: detect"}
     )
     limit_tasks: int | None = field(default=None, metadata={"help": "use only the first N tasks"})
+    max_prompt_tokens: int | None = field(
+        default=2048,
+        metadata={
+            "help": "leave out tasks whose first asker prompt is longer (their batches would dominate memory: "
+            "attention over a padded batch is quadratic in length); None: keep all"
+        },
+    )
     output_dir: str = field(
         default="ppo-out", metadata={"help": "metrics.jsonl, episodes.jsonl and checkpoint-STEP directories go here"}
     )
@@ -217,6 +224,8 @@ class PPOConfig:
             raise ValueError("value_clip_range must be > 0 or None")
         if self.num_epochs is not None and self.num_epochs <= 0:
             raise ValueError("num_epochs must be > 0")
+        if self.max_prompt_tokens is not None and self.max_prompt_tokens < 1:
+            raise ValueError("max_prompt_tokens must be >= 1 or None")
         if self.time_budget_s is not None and self.time_budget_s <= 0:
             raise ValueError("time_budget_s must be > 0")
         if self.critic not in ("separate", "shared"):
@@ -358,15 +367,13 @@ class PPOTrainer:
         if tasks is None:
             paths = [bundled_tasks_path() if p == "bundled" else Path(p) for p in cfg.tasks or ["bundled"]]
             tasks = load_task_files(paths, cfg.task_format)
-        self.tasks = list(tasks)[: cfg.limit_tasks]
-        if not self.tasks:
-            raise ValueError("no tasks to train on")
-        self.total_steps = cfg.steps(len(self.tasks) * cfg.samples_per_task)
         self.reward_cfg = cfg.reward_config()
         self.reward_fn = reward_fn
         self.step = 0
 
         policy, self.tokenizer = self._load_policy(torch.bfloat16 if bf16 else torch.float32)
+        self.tasks = self._fitting(list(tasks)[: cfg.limit_tasks])
+        self.total_steps = cfg.steps(len(self.tasks) * cfg.samples_per_task)
         self.module = ActorCritic.build(policy, cfg)
         self.reference = None
         if cfg.kl_coef > 0 and not cfg.lora:
@@ -456,6 +463,28 @@ class PPOTrainer:
             if self.cfg.gradient_checkpointing:
                 model.enable_input_require_grads()
         return model, tokenizer
+
+    def _fitting(self, tasks: list[MaskedTask]) -> list[MaskedTask]:
+        """The tasks whose first asker prompt fits ``max_prompt_tokens`` (the dropped ones are reported)."""
+        from ..asker import asker_chat
+        from ..state import DialogueView
+        from .tokens import TokenChat
+
+        limit = self.cfg.max_prompt_tokens
+        if limit is not None:
+            chat = TokenChat(self.tokenizer)
+
+            def length(task: MaskedTask) -> int:
+                view = DialogueView(explicit=task.explicit, turns=[], max_turns=self.cfg.max_turns)
+                return len(chat.prompt_ids(asker_chat(view)))
+
+            kept = [t for t in tasks if length(t) <= limit]
+            if len(kept) < len(tasks) and self.accelerator.is_main_process:
+                print(f"ppo: left out {len(tasks) - len(kept)} of {len(tasks)} tasks longer than {limit} prompt tokens")
+            tasks = kept
+        if not tasks:
+            raise ValueError("no tasks to train on")
+        return tasks
 
     def _prepare_reference(self, reference: Any) -> Any:
         if self.accelerator.state.deepspeed_plugin is not None:
