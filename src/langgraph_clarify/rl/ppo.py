@@ -33,7 +33,7 @@ import math
 import random
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
@@ -616,14 +616,16 @@ class PPOTrainer:
         and returns, per rollout (tensors over each response region), plus the batch statistics."""
         import torch
 
-        from .ppo_core import gae, masked_mean
+        from .ppo_core import gae, masked_mean, masked_whiten
 
         cfg = self.cfg
-        per: dict[str, list[Any]] = defaultdict(list)
+        names = ("old_logprobs", "old_values", "advantages", "returns")
+        per: dict[str, list[Any]] = {name: [None] * len(batch) for name in names}
         stats: dict[str, list[float]] = defaultdict(list)
         self.module.eval()
         with torch.no_grad():
-            for chunk in _chunks(batch, cfg.micro_batch_size):
+            for rows in _chunks(_by_length(batch, range(len(batch))), cfg.micro_batch_size):
+                chunk = [batch[i] for i in rows]
                 fw = self._forward(self.module, chunk, "both" if cfg.recompute else "values")
                 mask, spans = fw["mask"], fw["spans"]
                 sampled = self._pad([r.sampled_logprobs for r in chunk], spans, mask.shape[1])
@@ -637,19 +639,16 @@ class PPOTrainer:
                     stats["kl"].append(float(kl.sum() / mask.sum().clamp(min=1)))
                 adv, ret = gae(rewards, fw["values"].float(), mask, cfg.gamma, cfg.lam)
                 stats["value_mean"].append(float(masked_mean(fw["values"].float(), mask)))
-                for row, (offset, n) in enumerate(spans):
+                for row, (i, (offset, n)) in enumerate(zip(rows, spans, strict=True)):
                     window = slice(offset, offset + n)
-                    per["old_logprobs"].append(old[row, window])
-                    per["old_values"].append(fw["values"][row, window].float())
-                    per["advantages"].append(adv[row, window])
-                    per["returns"].append(ret[row, window])
+                    for name, values in zip(names, (old, fw["values"].float(), adv, ret), strict=True):
+                        per[name][i] = values[row, window]
         self.module.train()
         if cfg.whiten_advantages:
             flat = torch.cat(per["advantages"])
             weights = torch.cat([torch.tensor(r.mask, dtype=flat.dtype, device=flat.device) for r in batch])
-            mean = (flat * weights).sum() / weights.sum().clamp(min=1)
-            std = (((flat - mean) ** 2 * weights).sum() / (weights.sum() - 1).clamp(min=1)).sqrt()
-            per["advantages"] = [(a - mean) / (std + 1e-8) for a in per["advantages"]]
+            white = masked_whiten(flat, weights)
+            per["advantages"] = list(torch.split(white, [len(a) for a in per["advantages"]]))
         return {"per": per, "stats": {k: sum(v) / len(v) for k, v in stats.items()}}
 
     def update(self, batch: list[Rollout]) -> dict[str, float]:
@@ -668,7 +667,7 @@ class PPOTrainer:
             for mb in _chunks(order, cfg.minibatch_size):
                 tokens = sum(sum(batch[i].mask) for i in mb)
                 self.optimizer.zero_grad(set_to_none=True)
-                for micro in _chunks(mb, cfg.micro_batch_size):
+                for micro in _chunks(_by_length(batch, mb), cfg.micro_batch_size):
                     chunk = [batch[i] for i in micro]
                     fw = self._forward(self.module, chunk)
                     mask, spans, width = fw["mask"], fw["spans"], fw["mask"].shape[1]
@@ -830,6 +829,11 @@ class PPOTrainer:
 def latest_checkpoint(output_dir: Path) -> Path | None:
     found = [p for p in output_dir.glob("checkpoint-*") if (p / STATE).exists() and p.name[11:].isdigit()]
     return max(found, key=lambda p: int(p.name[11:])) if found else None
+
+
+def _by_length(batch: Sequence[Rollout], indices: Iterable[int]) -> list[int]:
+    """``indices`` shortest episode first, so micro-batches hold episodes of similar length (less padding)."""
+    return sorted(indices, key=lambda i: len(batch[i].ids))
 
 
 def _chunks(items: Sequence[Any], n: int) -> Iterator[list[Any]]:
