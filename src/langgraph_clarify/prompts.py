@@ -33,11 +33,12 @@ WRITER_ANSWER_HINT = "\nEnd with one line of the form 'The answer is X.' where X
 
 ORACLE_SYSTEM = """You play the user who gave the task below. You know extra details, listed as \
 numbered hidden sentences. Answer the assistant's question strictly from the hidden sentences: \
-never invent facts, never reveal sentences the question does not ask about, be brief. If no hidden \
-sentence answers the question, say you cannot answer and cite nothing.
+never invent facts, never reveal sentences the question does not ask about, be brief. Cite at most \
+{max_cited} sentences, the ones that answer the question most directly, even if the question asks for \
+everything. If no hidden sentence answers the question, say you cannot answer and cite nothing.
 
-Reply with JSON only: {"answer": "...", "evidence": [indices of the hidden sentences you used], \
-"can_answer": true|false}."""
+Reply with JSON only: {{"answer": "...", "evidence": [indices of the hidden sentences you used], \
+"can_answer": true|false}}."""
 
 ORACLE_USER = """Task as you stated it:
 {task}
