@@ -265,7 +265,7 @@ def auc(positives: Sequence[float], negatives: Sequence[float]) -> float | None:
 def judge_figures(tasks: Sequence[MaskedTask], judge: Component) -> dict[str, Any]:
     """Scores of one checklist judge on the four kinds of draft (tasks without a checklist are left out)."""
     with_items = [t for t in tasks if t.checklist]
-    others = dict(off_topic_pairs(with_items))
+    others = {task.id: other for task, other in off_topic_pairs(with_items)}
 
     def scores(make: Any) -> list[float]:
         out = []
@@ -285,7 +285,7 @@ def judge_figures(tasks: Sequence[MaskedTask], judge: Component) -> dict[str, An
         "mean_full": _mean(full),
         "mean_direct": _mean(direct),
         "mean_negated": _mean(scores(negated_draft)),
-        "mean_off_topic": _mean(scores(lambda t: full_draft(others[t]) if t in others else None)),
+        "mean_off_topic": _mean(scores(lambda t: full_draft(others[t.id]) if t.id in others else None)),
     }
 
 
