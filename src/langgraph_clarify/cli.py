@@ -52,6 +52,14 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--json", action="store_true", help="print machine-readable results")
 
     add_eval_args(sub.add_parser("eval", help="replay policies against the oracle, judge drafts, write a report"))
+
+    from .evaluation.validity import add_validity_args, cmd_validity
+
+    v = sub.add_parser(
+        "validity", help="does the reward pay specific questions, the oracle find answers, the judges hold?"
+    )
+    add_validity_args(v)
+    v.set_defaults(handler=cmd_validity)
     return parser
 
 
@@ -306,6 +314,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             return cmd_tasks(args, out)
         if args.command == "run":
             return cmd_run(args, out)
+        if args.command == "validity":
+            return int(args.handler(args, out))
         return cmd_eval(args, out)
     except TaskFileError as exc:
         print(f"error: {exc}", file=sys.stderr)

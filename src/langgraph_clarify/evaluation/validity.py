@@ -19,6 +19,7 @@ evals/README.md and the targets the tests check come from the same code:
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import re
@@ -26,16 +27,16 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TextIO
 
 from ..asker import CASE_FACETS, FACETS, HeuristicAsker
 from ..episodes import episode_input
-from ..judge import judge_draft
+from ..judge import judge_draft, make_judge
 from ..llm import Component
-from ..oracle import explicit_terms, terms
+from ..oracle import explicit_terms, make_oracle, terms
 from ..rewards import RewardConfig, combine, ending_components, score_turn, turn_components
 from ..state import DialogueView, Turn
-from ..tasks import MaskedTask
+from ..tasks import MaskedTask, bundled_tasks_path, load_tasks
 from ..writer import ExtractiveWriter
 
 Kind = Literal["generic", "stuffing", "off_domain", "objective", "custom"]
@@ -364,3 +365,91 @@ def run_validity(
         "judges": {name: judge_figures(tasks, judge) for name, judge in judges.items()},
         "episodes": episode_figures(tasks, oracle, cfg) if episodes else None,
     }
+
+
+# ---- command line ------------------------------------------------------------------------------------
+
+OFFLINE_JUDGES = ("lexical", "embedding")
+
+
+def add_validity_args(p: argparse.ArgumentParser) -> None:
+    """The flags of ``clarify validity`` (the CLI registers the subcommand and calls :func:`cmd_validity`)."""
+    p.add_argument("--tasks", type=Path, nargs="+", default=[bundled_tasks_path()], help="task files, pooled")
+    p.add_argument("--questions", type=Path, help='more template questions, JSONL {"question": "..."}')
+    p.add_argument("--labelled", type=Path, help='questions with marked answers, JSONL {"task_id", "question", "gold"}')
+    p.add_argument("--oracle", default="offline", help="offline | hybrid | lexical | embedding | <model>")
+    p.add_argument("--judge", nargs="+", default=list(OFFLINE_JUDGES), help="judges to test (default: both offline)")
+    p.add_argument("--reward", choices=("default", "evidence"), default="default", help="reward to report")
+    p.add_argument("--no-episodes", action="store_true", help="skip the whole-episode returns")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def cmd_validity(args: argparse.Namespace, out: TextIO) -> int:
+    tasks = [t for path in args.tasks for t in load_tasks(path).tasks]
+    bank = [*QUESTION_BANK, *(load_bank(args.questions) if args.questions else [])]
+    result = run_validity(
+        tasks,
+        oracle=make_oracle(args.oracle),
+        judges={name: make_judge(name) for name in args.judge},
+        cfg=RewardConfig.paper() if args.reward == "evidence" else RewardConfig(),
+        bank=bank,
+        labelled=load_labelled(args.labelled) if args.labelled else None,
+        episodes=not args.no_episodes,
+    )
+    if args.json:
+        json.dump(result, out, indent=1)
+        print(file=out)
+    else:
+        print("\n".join(format_report(result)), file=out)
+    return 0
+
+
+def _f(value: Any) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def format_report(result: dict[str, Any]) -> list[str]:
+    """The suite's figures as markdown tables, each template's mean also as a share of the targeted mean."""
+    targeted = result["targeted"]
+    base = targeted["mean_reward"] or 0.0
+    lines = [
+        f"{result['tasks']} tasks",
+        "",
+        "| question | kind | rewarded | mean reward | / targeted |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for row in result["templates"]:
+        ratio = row["mean_reward"] / base if base and row["mean_reward"] is not None else None
+        lines.append(
+            f"| {row['question']} | {row['kind']} | {_f(row['rewarded_share'])} | {_f(row['mean_reward'])} "
+            f"| {_f(ratio)} |"
+        )
+    lines.append(
+        f"| targeted ({targeted['tasks']} tasks; source cited {_f(targeted['source_cited_share'])}) | targeted "
+        f"| {_f(targeted['rewarded_share'])} | {_f(targeted['mean_reward'])} | 1.000 |"
+    )
+    if result["oracle"] is not None:
+        o = result["oracle"]
+        lines += [
+            "",
+            f"oracle on {o['questions']} labelled questions: hit {_f(o['hit'])}, "
+            f"precision {_f(o['precision'])}, abstain {_f(o['abstain'])}",
+        ]
+    lines += [
+        "",
+        "| judge | AUC full vs direct | full | direct | negated | off-topic |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, j in result["judges"].items():
+        lines.append(
+            f"| {name} | {_f(j['auc_full_vs_direct'])} | {_f(j['mean_full'])} | {_f(j['mean_direct'])} "
+            f"| {_f(j['mean_negated'])} | {_f(j['mean_off_topic'])} |"
+        )
+    if result.get("episodes"):
+        e = result["episodes"]
+        lines += [
+            "",
+            f"episode return at 5 turns: direct {_f(e['direct'])}, offline {_f(e['offline'])}, "
+            f"targeted {_f(e['targeted'])}",
+        ]
+    return lines
