@@ -14,7 +14,7 @@
     adds a word of its own); the embedding judge meets an item only with a window closer to it, by
     ``EMBED_MARGIN``, than anything in the explicit part. On DOLOMITES the direct draft (objective
     and input) fell from 0.43 to 0.00 on the embedding judge.
-  * *Negating the checklist*: a draft sentence that negates ("Do not include: <item>", "Avoid ...",
+  * *Negating the checklist*: a draft sentence that negates ("Do not include: <item>", "Avoid ...", "we never ...",
     "the report does not cover ...", or a list under a "Do not include:" line) meets only items that
     negate too ("Never name individuals"); such drafts fell from 1.00 to 0.00 on both judges.
 
@@ -117,6 +117,7 @@ class LLMChecklistJudge(LLMComponent):
 # "Avoid ...", "No ...") or a negated verb of containing ("the report does not cover ...").
 _NEGATED = re.compile(
     r"^\W*(?:do not|don't|does not|doesn't|never|avoid|omit|exclude|leave out|without|no|not|nor|none of)\b"
+    r"|\bnever\b"
     r"|\b(?:must|should|shall|will|does|do|is|are|need|needs) ?(?:not|n't) (?:be |been )?"
     r"(?:include|included|contain|contained|cover|covered|have|mention|mentioned|provide|provided|discuss|list|state)",
     re.I,
