@@ -97,9 +97,9 @@ def targeted_question(task: MaskedTask) -> tuple[int, str] | None:
             candidates.append((h.index, list(words.items())))
     if not candidates:
         return None
-    index, words = candidates[int(hashlib.sha256(task.id.encode()).hexdigest(), 16) % len(candidates)]
-    order = [w for _t, w in words]
-    picked = sorted(words, key=lambda tw: (df[tw[0]], -len(tw[1]), order.index(tw[1])))[:3]
+    index, pairs = candidates[int(hashlib.sha256(task.id.encode()).hexdigest(), 16) % len(candidates)]
+    order = [w for _t, w in pairs]
+    picked = sorted(pairs, key=lambda tw: (df[tw[0]], -len(tw[1]), order.index(tw[1])))[:3]
     a, b, c = sorted((w for _t, w in picked), key=order.index)
     return index, f"Could you tell me more about {a}, {b} and {c}?"
 
