@@ -17,7 +17,7 @@ read the hidden sentences):
     background that use it (a term the background never uses weighs 1). The background is
     the project's own material: the bundled tasks (``data/tasks.jsonl``) and :data:`GENERIC_SPEC`,
     sentences of generic writing-specification vocabulary written for this purpose. So "Use a formal
-    tone." weighs ~0.2 and "List each drug's CYP450 pathway." ~0.9, on any task, whatever other tasks
+    tone." weighs 0.30 and "List each drug's CYP450 pathway." 0.70, on any task, whatever other tasks
     are loaded. Weights depend only on the task's own explicit part and hidden sentences plus this
     background, and are cached by them.
   * ``specificity(question)`` (``generic_floor``..1) contrasts the question's match on this task with
@@ -33,8 +33,9 @@ read the hidden sentences):
     always measured with the offline scorer, so it costs no LLM call.
 
   Stuffing many facets into one question cannot raise it: the stuffed question is generic (floor),
-  at most ``max_cited`` sentences are credited, and a reply asking several questions pays the
-  format penalty.
+  at most ``max_cited`` sentences are credited, and a question about "A, B, C, D and E" (a
+  conjunctive list of five or more facets, not examples after "such as") counts as that many
+  questions, so it pays the format penalty.
 - ``repeat``: 1 if the question was asked before (case and punctuation aside).
 - ``format``: 1 unless the reply asks exactly one question (:func:`count_questions`; Learn2Ask's
   one-question-per-turn rule): a draft, a statement or three questions in one turn pay it.
@@ -60,6 +61,14 @@ A terminal ``judge`` component (the judge's draft score, 0..1) may be added by t
     reward = information*c.information + evidence*c.evidence + novelty*c.novelty + stop*c.stop
              + judge*c.judge - repeat_penalty*c.repeat - format_penalty*c.format
              - late_ask_penalty*c.late_ask
+
+``max_cited``, ``stop_threshold`` and ``generic_floor`` shape the components, so
+:func:`turn_components` and :func:`ending_components` take the config as ``cfg=`` (default
+``RewardConfig()``); the weights apply in :func:`combine`.
+
+Measured with ``clarify validity`` on the 309 DOLOMITES examples (evals/README.md): a question
+built from one hidden sentence earns 0.74 on average; every task-agnostic template at most 0.08 of
+that, facet stuffing and questions that restate the objective nothing (or the format penalty).
 
 Defaults (``RewardConfig()``): information 1.0, evidence 0, novelty 0, stop 0.5, repeat_penalty 0.5,
 format_penalty 0.5, late_ask_penalty 0.1, judge 0, max_cited 2, stop_threshold 0.25,
