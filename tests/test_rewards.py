@@ -60,24 +60,24 @@ def test_sentence_weights_by_hand() -> None:
 
 
 def test_information_pays_specific_new_sentences_and_caps_stuffing() -> None:
-    bg = FixedContrast(DOCS, contrast=0.2)  # specificity = 0.05 + 0.95 * 0.2 / 0.4 = 0.525
-    assert question_specificity("q?", EXPLICIT, HIDDEN, 0.05, bg) == pytest.approx(0.525)
+    bg = FixedContrast(DOCS, contrast=0.2)  # specificity = 0.1 + 0.9 * 0.2 / 0.4 = 0.55
+    assert question_specificity("q?", EXPLICIT, HIDDEN, background=bg) == pytest.approx(0.55)
     weights = sentence_weights(HIDDEN, EXPLICIT, bg)
     one = turn_components("Which enzymes?", [1], [], HIDDEN, EXPLICIT, background=bg)
-    assert one["information"] == pytest.approx(0.525 * weights[1])
+    assert one["information"] == pytest.approx(0.55 * weights[1])
     assert one["evidence"] == one["novelty"] == 1.0 and one["format"] == one["repeat"] == one["late_ask"] == 0.0
     # all four cited: only the max_cited=2 heaviest are credited
     four = turn_components("Tell me everything?", [0, 1, 2, 3], [], HIDDEN, EXPLICIT, background=bg)
-    assert four["information"] == pytest.approx(0.525 * (weights[1] + weights[2]))
+    assert four["information"] == pytest.approx(0.55 * (weights[1] + weights[2]))
     three = turn_components("Tell me everything?", [0, 1, 2, 3], [], HIDDEN, EXPLICIT, cfg=RewardConfig(max_cited=3))
     assert three["information"] > 0
     # an earlier turn already cited 1: only the new sentences count
     earlier = score_turn(0, "Which enzymes?", "a", [1], [], 4)
     again = turn_components("What else matters?", [1, 2], [earlier], HIDDEN, EXPLICIT, background=bg)
-    assert again["information"] == pytest.approx(0.525 * weights[2]) and again["evidence"] == 1.0
+    assert again["information"] == pytest.approx(0.55 * weights[2]) and again["evidence"] == 1.0
     # a fully generic question (contrast <= 0) is paid the floor
     generic = turn_components("Which enzymes?", [1], [], HIDDEN, EXPLICIT, background=FixedContrast(DOCS, -0.3))
-    assert generic["information"] == pytest.approx(0.05 * weights[1])
+    assert generic["information"] == pytest.approx(0.1 * weights[1])
 
 
 def test_repeat_format_and_late_ask_terms() -> None:
@@ -140,6 +140,8 @@ def test_combine_weights_and_signs() -> None:
         ("What format? what FORMAT", 1),  # the same question twice (a request needs a verb: this has none)
         ("Please share the target audience.", 1),
         ("Tell me about the audience, the tone, the length, the format and the sources.", 5),
+        ("What format, length, tone and audience should it have?", 4),  # four generic facets at once
+        ("Should the table list the drug, dose, route and CYP450 enzyme?", 1),  # one specific thing
         ("Which one: A, B, C, D or E?", 1),  # alternatives, one answer
         ("What are the measurements, such as temperature, pulse, weight and height?", 1),  # examples
         ("# Postmortem\n\nSummary: the outage lasted 95 minutes.", 0),

@@ -26,16 +26,16 @@ read the hidden sentences):
     of its best scores on the 4 background tasks it fits best (the words of this task's explicit part
     removed from the question first), and ``specificity = floor + (1 - floor) * clip(c / 0.4, 0, 1)``.
     "What format should it take?" fits a format sentence of many tasks alike (c < 0 on DOLOMITES:
-    paid ``generic_floor`` = 0.05 per unit of information); a question aimed at one hidden sentence
+    paid ``generic_floor`` = 0.1 per unit of information); a question aimed at one hidden sentence
     of this task fits it far better than anything in the background (c ~0.4: paid in full). The floor
     keeps a gradient toward asking: a generic question that uncovers hidden information still earns
     more than one that uncovers nothing. The oracle that answers may be an LLM; the contrast is
     always measured with the offline scorer, so it costs no LLM call.
 
   Stuffing many facets into one question cannot raise it: the stuffed question is generic (floor),
-  at most ``max_cited`` sentences are credited, and a question about "A, B, C, D and E" (a
-  conjunctive list of five or more facets, not examples after "such as") counts as that many
-  questions, so it pays the format penalty.
+  at most ``max_cited`` sentences are credited, and a question about "A, B, C and D" (a
+  conjunctive list of four or more generic facets, not examples after "such as") counts as that
+  many questions, so it pays the format penalty.
 - ``repeat``: 1 if the question was asked before (case and punctuation aside).
 - ``format``: 1 unless the reply asks exactly one question (:func:`count_questions`; Learn2Ask's
   one-question-per-turn rule): a draft, a statement or three questions in one turn pay it.
@@ -72,7 +72,7 @@ that, facet stuffing and questions that restate the objective nothing (or the fo
 
 Defaults (``RewardConfig()``): information 1.0, evidence 0, novelty 0, stop 0.5, repeat_penalty 0.5,
 format_penalty 0.5, late_ask_penalty 0.1, judge 0, max_cited 2, stop_threshold 0.25,
-generic_floor 0.05. ``RewardConfig.paper()`` is the paper's evidence reward alone.
+generic_floor 0.1. ``RewardConfig.paper()`` is the paper's evidence reward alone.
 """
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ class RewardConfig:
         default=0.25, metadata=_help("remaining-information share under which stopping is rewarded (0 < x < 1)")
     )
     generic_floor: float = field(
-        default=0.05, metadata=_help("specificity paid to a question every task answers (0..1)")
+        default=0.1, metadata=_help("specificity paid to a question every task answers (0..1)")
     )
 
     def __post_init__(self) -> None:
@@ -246,7 +246,17 @@ Identify the target group and their characteristics.
 Give a clear answer at the start, then the details.
 Use active voice where possible.
 Include contact information and any relevant links.
+Each section should be one or two paragraphs long.
+This section should contain the main information the reader needs.
+Describe what each part of the document should include.
+Provide enough detail for the reader to act on it.
+The content should be accurate and up to date.
+Write a short paragraph for each point.
+The structure should be easy to follow.
+Explain the key terms and concepts.
 """
+
+GENERIC_TASK_SIZE = 8  # GENERIC_SPEC is also tried as generic pseudo-tasks of this many sentences each
 
 
 class Background:
@@ -326,14 +336,23 @@ BACKGROUND_TOP = (
 
 @lru_cache(maxsize=1)
 def default_background() -> Background:
-    """The bundled tasks (hidden sentences and objectives) plus :data:`GENERIC_SPEC`."""
+    """The bundled tasks (hidden sentences and objectives) plus :data:`GENERIC_SPEC`, whose sentences
+    are also tried with each question as generic pseudo-tasks of :data:`GENERIC_TASK_SIZE` sentences."""
     from .episodes import episode_input
     from .tasks import load_bundled
 
     tasks = load_bundled()
-    documents = [s for s in GENERIC_SPEC.splitlines() if s.strip()]
-    documents += [t.objective for t in tasks] + [h.text for t in tasks for h in t.hidden]
+    generic = [s for s in GENERIC_SPEC.splitlines() if s.strip()]
+    documents = generic + [t.objective for t in tasks] + [h.text for t in tasks for h in t.hidden]
     pairs = [(inp["explicit"], inp.get("hidden", [])) for inp in map(episode_input, tasks)]
+    for start in range(0, len(generic), GENERIC_TASK_SIZE):
+        chunk = generic[start : start + GENERIC_TASK_SIZE]
+        pairs.append(
+            (
+                Explicit(objective="Write the document."),
+                [Hidden(index=i, text=t, region="output") for i, t in enumerate(chunk)],
+            )
+        )
     return Background(documents, pairs)
 
 
@@ -346,7 +365,7 @@ def question_specificity(
     question: str,
     explicit: Explicit,
     hidden: Sequence[Hidden],
-    floor: float = 0.05,
+    floor: float = 0.1,
     background: Background | None = None,
 ) -> float:
     """``floor + (1 - floor) * clip(contrast / 0.4, 0, 1)``: 1 for a question that fits this task far
@@ -370,28 +389,41 @@ _REQUEST = re.compile(
     re.I,
 )
 # "A, B, C, D and E": a conjunctive list asks for each item ("or" lists offer alternatives: one ask).
-_AND_LIST = re.compile(r"(?:[^,;:?]+,\s*){3,}[^,;:?]+?,?\s+and\s+[^,;:?]+")
+_AND_LIST = re.compile(r"(?:[^,;:?]+,\s*){2,}[^,;:?]+?,?\s+and\s+[^,;:?]+")
 _EXAMPLES = re.compile(r"\b(?:such as|for example|for instance|e\.g|including|like)\b", re.I)
-STUFFED_ITEMS = 5  # a conjunctive list of this many items or more counts as that many questions
+STUFFED_ITEMS = 4  # a conjunctive list of this many generic facets or more counts as that many questions
 
 
-def _list_items(match: str) -> int:
-    """Items of "A, B, C and D" (4) or "A, B, C, and D" (4)."""
-    return match.count(",") + (1 if re.search(r",\s*and\s", match) else 2)
+@lru_cache(maxsize=1)
+def _spec_vocabulary() -> frozenset[str]:
+    return frozenset(terms(GENERIC_SPEC))
+
+
+def _facets(match: str) -> int:
+    """How many facets a conjunctive list asks about, when 3 in 4 of its items are generic (their
+    words all in :data:`GENERIC_SPEC`; of the first item, which carries the lead-in, its last two):
+    "the format, the audience, the length and the style" asks four things, "the drug, dose, route
+    and CYP450 enzyme" one specific thing."""
+    items = [terms(i) for i in re.split(r",\s*(?:and\s+)?|\s+and\s+", match)]
+    items = [t for t in items if t]
+    if items:
+        items[0] = items[0][-2:]
+    vocabulary = _spec_vocabulary()
+    generic = sum(set(t) <= vocabulary for t in items)
+    return len(items) if len(items) >= STUFFED_ITEMS and 4 * generic >= 3 * len(items) else 1
 
 
 def count_questions(text: str) -> int:
     """Distinct questions a reply asks: sentences ending in '?' plus requests ("Please share ...",
     "Tell me ..."); a draft or a statement asks none, "What format? And how long?" asks two, and a
-    question about "A, B, C, D and E" (five or more facets at once, not examples "such as ...") asks
-    one per facet."""
+    question about four or more generic facets at once ("the procedure, the sections, the format and
+    the audience"; not examples after "such as", not alternatives joined by "or") asks one per facet."""
     asked: dict[str, int] = {}
     for piece in _SENTENCE.findall(text):
         body = piece.strip()
         if body.endswith("?") or (_REQUEST.match(body) and terms(body)):
             lists = [m.group(0) for m in _AND_LIST.finditer(body) if not _EXAMPLES.search(m.group(0))]
-            items = max(map(_list_items, lists), default=1)
-            asked[normalize_question(body)] = items if items >= STUFFED_ITEMS else 1
+            asked[normalize_question(body)] = max(map(_facets, lists), default=1)
     asked.pop("", None)
     return sum(asked.values())
 
