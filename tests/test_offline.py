@@ -1,4 +1,4 @@
-"""The offline defaults (heuristic asker, lexical oracle, extractive writer) and the reward arithmetic."""
+"""Offline defaults (heuristic asker, hybrid oracle, extractive writer), named oracles, the LLM oracle's cap."""
 
 from __future__ import annotations
 

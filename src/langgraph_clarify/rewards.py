@@ -275,7 +275,7 @@ class Background:
         }
         self._oracle: HybridOracle | None = None
         self._weights: dict[tuple[tuple[str, ...], str], list[float]] = {}
-        self._contrasts: dict[tuple[str, str, tuple[str, ...]], float] = {}
+        self._fits: dict[tuple[str, tuple[str, ...]], float] = {}
         self._lock = threading.Lock()
 
     def term_weight(self, term: str, own: Counter[str] | None = None) -> float:
@@ -303,26 +303,34 @@ class Background:
         :data:`BACKGROUND_TOP` background tasks it fits best (default offline oracle's scores; the
         words of this task's explicit part removed first; the task itself never in the background)."""
         query = strip_explicit(question, explicit)
-        key = (query, render_task(explicit), tuple(h["text"] for h in hidden))
-        if (value := self._contrasts.get(key)) is not None:
-            return value
         if not terms(query) or not hidden:
-            value = 0.0  # nothing left but what the user said: nothing specific to ask about
-        else:
-            if self._oracle is None:
-                self._oracle = HybridOracle()
-            this = max(self._oracle.scores(query, explicit, hidden))
-            others = [
-                max(self._oracle.scores(query, e, h), default=0.0)
-                for e, h in self.tasks
-                if tuple(t["text"] for t in h) != key[2]
-            ]
-            top = sorted(others, reverse=True)[:BACKGROUND_TOP]
-            value = this - (sum(top) / len(top) if top else 0.0)
-        with self._lock:
-            if len(self._contrasts) >= CACHE_SIZE:
-                self._contrasts.clear()
-            self._contrasts[key] = value
+            return 0.0  # nothing left but what the user said: nothing specific to ask about
+        texts = tuple(h["text"] for h in hidden)
+        return max(self._scorer().scores(query, explicit, hidden)) - self._fit(query, texts)
+
+    def _scorer(self) -> HybridOracle:
+        if self._oracle is None:
+            self._oracle = HybridOracle()
+        return self._oracle
+
+    def _fit(self, query: str, own: tuple[str, ...]) -> float:
+        """Mean best score of ``query`` on the background tasks it fits best (cached: it does not
+        depend on the task asking, unless that task is itself a background task)."""
+        key = (query, own if own in self._own else ())
+        if (value := self._fits.get(key)) is None:
+            best = sorted(
+                (
+                    max(self._scorer().scores(query, e, h), default=0.0)
+                    for e, h in self.tasks
+                    if tuple(t["text"] for t in h) != own
+                ),
+                reverse=True,
+            )[:BACKGROUND_TOP]
+            value = sum(best) / len(best) if best else 0.0
+            with self._lock:
+                if len(self._fits) >= CACHE_SIZE:
+                    self._fits.clear()
+                self._fits[key] = value
         return value
 
 
