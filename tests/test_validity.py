@@ -165,3 +165,18 @@ def test_bad_labelled_file_names_the_line(tmp_path: Path) -> None:
     bad.write_text('{"task_id": "x", "question": "q?", "gold": [0]}\n{"task_id": "x", "question": "q?"}\n')
     with pytest.raises(ValueError, match=r"q\.jsonl:2: expected"):
         load_labelled(bad)
+
+
+@pytest.mark.parametrize("data", ["bundled", "dolomites"])
+def test_clarify_eval_offline_beats_direct_at_budget_5(tmp_path: Path, data: str) -> None:
+    """With the default oracle and judge (embedding), the offline asker's drafts still beat `direct`'s."""
+    from langgraph_clarify.evaluation.report import summarize
+    from langgraph_clarify.evaluation.runner import EvalConfig, run_episodes
+    from langgraph_clarify.tasks import bundled_tasks_path
+
+    path = bundled_tasks_path() if data == "bundled" else need(DOLOMITES)
+    cfg = EvalConfig(tasks=[path], turn_budgets=[5], limit=16, out=tmp_path / data, progress=False)
+    groups = {(g["policy"], g["max_turns"]): g for g in summarize(run_episodes(cfg))["groups"]}
+    direct, offline = groups[("direct", 0)], groups[("offline", 5)]
+    assert direct["score"] <= 0.15  # restating the input earns nothing
+    assert offline["score"] > direct["score"] + 0.15 and offline["score_ci"][0] > direct["score"]
