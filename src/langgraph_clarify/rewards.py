@@ -259,6 +259,12 @@ Explain the key terms and concepts.
 GENERIC_TASK_SIZE = 8  # GENERIC_SPEC is also tried as generic pseudo-tasks of this many sentences each
 
 
+CACHE_SIZE = 65536  # entries per Background cache (weights per task, background fit per question)
+SATURATION = 2.0  # S_i at which a sentence reaches 1 - 1/e of full weight
+CONTRAST_SCALE = 0.4  # contrast at which a question counts as fully specific
+BACKGROUND_TOP = 4  # the contrast subtracts the mean best score on the 4 background tasks the question fits best
+
+
 class Background:
     """The fixed reference that specificity is measured against: document frequencies of terms, and
     tasks on which a question is tried to see whether every task would answer it. Per-task weights
@@ -332,14 +338,6 @@ class Background:
                     self._fits.clear()
                 self._fits[key] = value
         return value
-
-
-CACHE_SIZE = 65536
-SATURATION = 2.0  # S_i at which a sentence reaches 1 - 1/e of full weight
-CONTRAST_SCALE = 0.4  # contrast at which a question counts as fully specific
-BACKGROUND_TOP = (
-    4  # the contrast subtracts the mean of the question's best scores on the 4 background tasks it fits best
-)
 
 
 @lru_cache(maxsize=1)
