@@ -77,31 +77,37 @@ CEILINGS: dict[str, float] = {"generic": 0.2, "stuffing": 0.05, "off_domain": 0.
 _WORD = re.compile(r"[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*")
 
 
-def targeted_question(task: MaskedTask) -> tuple[int, str] | None:
-    """A question aimed at one hidden sentence: three of its words that the explicit part lacks.
-
-    The sentence is picked by a stable hash of the task id among those with at least three such
-    words; the words are the rarest among the task's hidden sentences (longer first on ties), so
-    they point at that sentence. None when no sentence qualifies.
-    """
+def targeted_candidates(task: MaskedTask) -> list[tuple[int, str]]:
+    """For every hidden sentence with at least three words the explicit part lacks, a question made of
+    three of them: the rarest among the task's hidden sentences (longer first on ties), so they point
+    at that sentence."""
     known = explicit_terms(task.explicit)
     df = Counter(t for h in task.hidden for t in set(terms(h.text)))
-    candidates: list[tuple[int, list[tuple[str, str]]]] = []
+    out = []
     for h in task.hidden:
         words: dict[str, str] = {}
         for word in _WORD.findall(h.text):
             found = terms(word)
             if found and found[0] not in known:
                 words.setdefault(found[0], word.lower())
-        if len(words) >= 3:
-            candidates.append((h.index, list(words.items())))
-    if not candidates:
-        return None
-    index, pairs = candidates[int(hashlib.sha256(task.id.encode()).hexdigest(), 16) % len(candidates)]
-    order = [w for _t, w in pairs]
-    picked = sorted(pairs, key=lambda tw: (df[tw[0]], -len(tw[1]), order.index(tw[1])))[:3]
-    a, b, c = sorted((w for _t, w in picked), key=order.index)
-    return index, f"Could you tell me more about {a}, {b} and {c}?"
+        if len(words) < 3:
+            continue
+        order = list(words.values())
+        picked = sorted(words.items(), key=lambda tw: (df[tw[0]], -len(tw[1]), order.index(tw[1])))[:3]
+        a, b, c = sorted((w for _t, w in picked), key=order.index)
+        out.append((h.index, f"Could you tell me more about {a}, {b} and {c}?"))
+    return out
+
+
+def _start(task: MaskedTask, n: int) -> int:
+    return int(hashlib.sha256(task.id.encode()).hexdigest(), 16) % n
+
+
+def targeted_question(task: MaskedTask) -> tuple[int, str] | None:
+    """A question aimed at one hidden sentence (its index and the question), picked among
+    :func:`targeted_candidates` by a stable hash of the task id; None when no sentence qualifies."""
+    candidates = targeted_candidates(task)
+    return candidates[_start(task, len(candidates))] if candidates else None
 
 
 def first_turn(question: str, task: MaskedTask, oracle: Component, cfg: RewardConfig) -> tuple[float, list[int]]:
@@ -323,15 +329,10 @@ def offline_questions(task: MaskedTask, budget: int) -> tuple[list[str], bool]:
 
 
 def targeted_questions(task: MaskedTask, budget: int) -> list[str]:
-    """``budget`` targeted questions, one per hidden sentence (in the hash order of the task id)."""
-    out = []
-    for k in range(len(task.hidden)):
-        built = targeted_question(task.model_copy(update={"id": f"{task.id}#{k}"}))
-        if built is not None and built[1] not in out:
-            out.append(built[1])
-        if len(out) == budget:
-            break
-    return out
+    """``budget`` targeted questions on distinct sentences, from :func:`targeted_question`'s on."""
+    candidates = targeted_candidates(task)
+    start = _start(task, len(candidates)) if candidates else 0
+    return [q for _i, q in (candidates[start:] + candidates[:start])[:budget]]
 
 
 def episode_figures(
