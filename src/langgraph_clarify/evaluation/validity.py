@@ -375,7 +375,13 @@ OFFLINE_JUDGES = ("lexical", "embedding")
 
 def add_validity_args(p: argparse.ArgumentParser) -> None:
     """The flags of ``clarify validity`` (the CLI registers the subcommand and calls :func:`cmd_validity`)."""
-    p.add_argument("--tasks", type=Path, nargs="+", default=[bundled_tasks_path()], help="task files, pooled")
+    p.add_argument(
+        "--tasks",
+        type=Path,
+        nargs="+",
+        default=[bundled_tasks_path()],
+        help="task files, pooled (default: the bundled set)",
+    )
     p.add_argument("--questions", type=Path, help='more template questions, JSONL {"question": "..."}')
     p.add_argument("--labelled", type=Path, help='questions with marked answers, JSONL {"task_id", "question", "gold"}')
     p.add_argument("--oracle", default="offline", help="offline | hybrid | lexical | embedding | <model>")
