@@ -79,6 +79,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import re
 import threading
 from collections import Counter
@@ -360,6 +361,12 @@ def default_background() -> Background:
             )
         )
     return Background(documents, pairs)
+
+
+# A forked worker must not reuse the parent's scorer: its onnxruntime session did not survive the fork
+# (embeddings._forget_encoder_in_child); the child builds its own background on first use.
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=default_background.cache_clear)
 
 
 def sentence_weights(hidden: Sequence[Hidden], explicit: Explicit, background: Background | None = None) -> list[float]:
