@@ -129,9 +129,7 @@ def clean_evidence(reply: OracleReply, n_hidden: int, max_cited: int | None = No
     if max_cited is not None:
         seen = seen[:max_cited]
     can_answer = bool(seen) or not reply.evidence
-    return OracleReply(
-        answer=reply.answer if can_answer else reply.answer or ABSTAIN, evidence=seen, can_answer=can_answer
-    )
+    return OracleReply(answer=reply.answer or ("" if can_answer else ABSTAIN), evidence=seen, can_answer=can_answer)
 
 
 class RetrievalOracle(Component):
