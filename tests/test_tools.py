@@ -19,6 +19,7 @@ from langgraph_clarify import ask_user
 from langgraph_clarify.graph import NoCheckpointerError
 from langgraph_clarify.middleware import ORACLE_USER, STOPPED_NOTE, OracleUser
 from langgraph_clarify.oracle import LexicalOracle
+from langgraph_clarify.rewards import RewardConfig, combine
 from langgraph_clarify.tasks import load_bundled
 from langgraph_clarify.tools import create_ask_user_tool
 
@@ -117,4 +118,6 @@ def test_an_evaluation_run_is_answered_by_the_oracle() -> None:
     assert tool_results(out) == [
         (turn["answer"], {"question": "What format should the timeline take?", "answer": turn["answer"]})
     ]
-    assert turn["cited"] == [0, 6] and turn["reward"] == 1.0 and [c["role"] for c in user.calls] == ["oracle"]
+    assert turn["cited"] == [0, 6] and [c["role"] for c in user.calls] == ["oracle"]
+    # scored as the graph scores it: the default reward's components, combined
+    assert turn["rewards"]["information"] > 0 and turn["reward"] == combine(turn["rewards"], RewardConfig())

@@ -138,6 +138,15 @@ def _parser() -> argparse.ArgumentParser:
             formatter_class=_Formatter,
         )
     )
+
+    v = sub.add_parser(
+        "validity",
+        help="does the reward pay specific questions, the oracle find answers, the judges hold?",
+        description="The validity suite: what the reward pays task-agnostic questions next to targeted ones, "
+        "the oracle's hits on labelled questions, and the judges on full, direct, negated and off-topic drafts.",
+        formatter_class=_Formatter,
+    )
+    add_validity_args(v)
     return parser
 
 
@@ -601,12 +610,61 @@ def cmd_studio(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+# ---- validity ----------------------------------------------------------------------------------
+
+
+def add_validity_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--tasks", type=Path, nargs="+", action="extend", help="task files, pooled (default: the bundled set)"
+    )
+    p.add_argument("--questions", type=Path, help='more template questions, JSONL {"question": "..."}')
+    p.add_argument("--labelled", type=Path, help='questions with marked answers, JSONL {"task_id", "question", "gold"}')
+    p.add_argument("--oracle", default="offline", help="offline | hybrid | lexical | embedding | <model>")
+    p.add_argument("--judge", nargs="+", action="extend", help="judges to test (default: both offline judges)")
+    p.add_argument("--reward", choices=("default", "evidence"), default="default", help="reward to report")
+    p.add_argument("--no-episodes", action="store_true", help="skip the whole-episode returns")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def cmd_validity(args: argparse.Namespace, out: TextIO) -> int:
+    from .evaluation.validity import (
+        OFFLINE_JUDGES,
+        QUESTION_BANK,
+        format_report,
+        load_bank,
+        load_labelled,
+        run_validity,
+    )
+    from .judge import make_judge
+    from .oracle import make_oracle
+    from .rewards import RewardConfig
+
+    tasks = [t for path in dict.fromkeys(args.tasks or [bundled_tasks_path()]) for t in load_tasks(path).tasks]
+    bank = [*QUESTION_BANK, *(load_bank(args.questions) if args.questions else [])]
+    result = run_validity(
+        tasks,
+        oracle=make_oracle(args.oracle),
+        judges={name: make_judge(name) for name in dict.fromkeys(args.judge or OFFLINE_JUDGES)},
+        cfg=RewardConfig.paper() if args.reward == "evidence" else RewardConfig(),
+        bank=bank,
+        labelled=load_labelled(args.labelled) if args.labelled else None,
+        episodes=not args.no_episodes,
+    )
+    if args.json:
+        json.dump(result, out, indent=1)
+        print(file=out)
+    else:
+        print("\n".join(format_report(result)), file=out)
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
     "tasks": cmd_tasks,
     "run": cmd_run,
     "eval": cmd_eval,
     "collect": cmd_collect,
     "studio": cmd_studio,
+    "validity": cmd_validity,
 }
 
 

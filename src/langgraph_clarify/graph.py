@@ -114,7 +114,7 @@ def oracle_turn(
 ) -> Turn:
     """A question the oracle answered, with its evidence and every reward component (``turns`` came before)."""
     record = score_turn(len(turns), question, reply.answer, reply.evidence, turns, len(hidden))
-    components = turn_components(question, reply.evidence, turns, hidden, explicit)
+    components = turn_components(question, reply.evidence, turns, hidden, explicit, cfg=reward)
     record["asker_call_id"] = asker_call_id
     record["rewards"], record["reward"] = components, combine(components, reward)
     return record
@@ -125,7 +125,7 @@ def ending_record(
 ) -> Ending:
     """The asker's last decision (STOP or an invalid reply); rewarded only when an oracle answers (``reward``)."""
     kind: Literal["stop", "invalid"] = "stop" if pending["kind"] == "stop" else "invalid"
-    rewards = ending_components(kind, turns, hidden, explicit) if reward is not None else None
+    rewards = ending_components(kind, turns, hidden, explicit, cfg=reward) if reward is not None else None
     return Ending(
         kind=kind,
         turn=len(turns),
@@ -179,7 +179,7 @@ class Components:
             return make_writer(target, sampling=sampling, timeout=self.timeout)
         if isinstance(target, Component) or target in (None, "offline", "lexical", "embedding"):
             return make_oracle(target)
-        return LLMOracle(target, sampling=sampling, timeout=self.timeout)  # type: ignore[arg-type]
+        return LLMOracle(target, sampling=sampling, timeout=self.timeout)
 
 
 def _context() -> ClarifyContext | None:

@@ -155,11 +155,12 @@ def decision_rewards(
     rewards: list[float] = []
     previous: list[Turn] = []
     for turn in episode.turns:
-        components = turn_components(turn["question"], turn["cited"], previous, hidden, explicit)
+        components = turn_components(turn["question"], turn["cited"], previous, hidden, explicit, cfg=cfg)
         rewards.append(combine(components, cfg))
         previous.append(turn)
     if episode.ending is not None:
-        rewards.append(combine(ending_components(episode.ending["kind"], previous, hidden, explicit), cfg))
+        ending = ending_components(episode.ending["kind"], previous, hidden, explicit, cfg=cfg)
+        rewards.append(combine(ending, cfg))
     if rewards:
         rewards[-1] += terminal_reward(cfg, judge_score)
     return rewards
