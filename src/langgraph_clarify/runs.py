@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from queue import Empty
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 T = TypeVar("T")
 Row = dict[str, Any]
@@ -162,31 +162,50 @@ class RunDir:
             self.failed.discard(row["key"])
 
 
-def read_rows(path: Path) -> Iterator[Row]:
-    """The rows of a results file, one at a time, the last row of each key only (a retried episode
-    replaces its failure); a line cut short by a kill is skipped. Two passes, constant memory per row."""
+def iter_rows(path: Path) -> Iterator[tuple[int, Row]]:
+    """The rows of a results file with the byte offset of each (for :func:`row_at`), one at a time, the
+    last row of each key only (a retried episode replaces its failure); a line cut short by a kill is
+    skipped. Two passes, constant memory per row."""
     if not path.exists():
         return
     last: dict[str, int] = {}
-    with path.open(encoding="utf-8") as fh:
-        for n, line in enumerate(fh):
+    with path.open("rb") as fh:
+        offset = 0
+        for line in fh:
             key = _key_of(line)
             if key is not None:
-                last[key] = n
+                last[key] = offset
+            offset += len(line)
     keep = set(last.values())
-    with path.open(encoding="utf-8") as fh:
-        for n, line in enumerate(fh):
-            if n in keep:
-                yield json.loads(line)
+    del last
+    with path.open("rb") as fh:
+        offset = 0
+        for line in fh:
+            if offset in keep:
+                yield offset, json.loads(line)
+            offset += len(line)
 
 
-_KEY = re.compile(r'^\{"key": ("(?:[^"\\]|\\.)*")')
+def read_rows(path: Path) -> Iterator[Row]:
+    """The rows of :func:`iter_rows`, without their offsets."""
+    return (row for _, row in iter_rows(path))
 
 
-def _key_of(line: str) -> str | None:
+def row_at(fh: BinaryIO, offset: int) -> Row:
+    """The row starting at ``offset`` of a results file opened in binary mode: a pass that needs a few
+    rows again (pairwise judging) re-reads them instead of keeping them all."""
+    fh.seek(offset)
+    row: Row = json.loads(fh.readline())
+    return row
+
+
+_KEY = re.compile(rb'^\{"key": ("(?:[^"\\]|\\.)*")')
+
+
+def _key_of(line: bytes) -> str | None:
     """The row's key, read from the line's start (rows are written key first) without parsing the whole
     row; a line cut short by a kill has no closing brace and counts as no row."""
-    if not line.rstrip().endswith("}"):
+    if not line.rstrip().endswith(b"}"):
         return None
     match = _KEY.match(line)
     if match is not None:

@@ -13,7 +13,7 @@ import asyncio
 import json
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from ..graph import create_clarify_graph
 from ..judge import JudgeResult, ajudge_draft, make_judge
 from ..llm import DEFAULT_TIMEOUT, Component, unknown_spec
 from ..oracle import make_oracle
-from ..runs import RunDir, progress, read_rows, run_in_workers
+from ..runs import RunDir, iter_rows, progress, read_rows, run_in_workers
 from ..tasks import MaskedTask, bundled_tasks_path, load_tasks
 from .agents import PREFIX as AGENT
 from .agents import arun_agent_episode, load_agent
@@ -60,7 +60,7 @@ class EvalConfig:
     resume: bool = False
     seed: int = 0
     pairwise: list[tuple[str, str]] = field(default_factory=list)
-    pairwise_judge: str | None = None
+    pairwise_judge: Any = None  # a model string or chat model; None compares offline
     format: str | None = None
     skip_invalid: bool = False
     progress: bool = True
@@ -251,22 +251,31 @@ def run_episodes(cfg: EvalConfig) -> set[str]:
     return failed
 
 
-def iter_results(cfg: EvalConfig) -> Iterator[dict[str, Any]]:
-    return read_rows(cfg.out / RESULTS)
+def summarize_run(cfg: EvalConfig) -> dict[str, Any]:
+    """The summary of ``DIR/results.jsonl`` (pairwise outcomes included) in one streaming pass over the
+    file: memory holds running statistics, not rows (see :mod:`.report`)."""
+    from .report import PairIndex, Summarizer, pairwise_outcomes
+
+    results = cfg.out / RESULTS
+    summarizer, index = Summarizer(cfg.seed), PairIndex(cfg.pairwise)
+    for offset, row in iter_rows(results):
+        summarizer.add(row)
+        index.add(offset, row)
+    summary = summarizer.summary()
+    if cfg.pairwise:
+        tasks = {(name, t.id): t for name, ts in load_datasets(cfg).items() for t in ts}
+        summary["pairwise"] = pairwise_outcomes(
+            results, index, tasks, cfg.pairwise, cfg.pairwise_judge, concurrency=cfg.concurrency
+        )
+    return summary
 
 
 def run_eval(cfg: EvalConfig) -> dict[str, Any]:
     """Run the episodes, then write ``summary.json`` and ``report.md`` with plots; return the summary."""
-    from .report import summarize, write_report
+    from .report import write_report
 
     run_episodes(cfg)
-    rows = list(iter_results(cfg))
-    tasks = {(name, t.id): t for name, ts in load_datasets(cfg).items() for t in ts}
-    summary = summarize(rows, seed=cfg.seed)
-    if cfg.pairwise:
-        from .report import pairwise_outcomes
-
-        summary["pairwise"] = pairwise_outcomes(rows, tasks, cfg.pairwise, cfg.pairwise_judge)
+    summary = summarize_run(cfg)
     (cfg.out / "summary.json").write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    write_report(rows, summary, cfg.out)
+    write_report(summary, cfg.out)
     return summary
