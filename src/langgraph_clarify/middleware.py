@@ -58,10 +58,10 @@ from langgraph.types import Command, interrupt
 from .asker import AskDecision
 from .episodes import episode_input
 from .graph import (
+    Components,
     HumanQuestion,
     HumanReply,
     ModelLike,
-    Components,
     ending_record,
     oracle_turn,
     require_checkpointer,
