@@ -3,6 +3,7 @@ CLI, pairwise judging (cached, counted)."""
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import math
@@ -26,7 +27,7 @@ from langgraph_clarify.evaluation.runner import (
     run_episodes,
     run_eval,
 )
-from langgraph_clarify.runs import read_rows
+from langgraph_clarify.runs import fewer_collections, read_rows
 from langgraph_clarify.testing import ScriptedChatModel
 from shared_data import ASKBENCH, DOLOMITES, MEDIQ, need
 
@@ -708,3 +709,22 @@ def test_failed_pairwise_verdicts_are_counted_and_asked_again(task_file: Path, t
     asked = len(model.prompts)
     run_eval(_cfg(task_file, tmp_path / "run", resume=True, **opts))
     assert len(model.prompts) == 2 * asked  # nothing was cached: asked again
+
+
+def test_a_run_leaves_the_garbage_collector_as_it_found_it(task_file: Path, tmp_path: Path) -> None:
+    """Episodes run with fewer collections (objects alive at the start frozen, a larger first generation);
+    the caller's settings come back afterwards, also when the run fails."""
+    before = gc.get_threshold()
+    seen: list[tuple[tuple[int, int, int], int]] = []
+
+    def reply(messages: list[BaseMessage]) -> str:
+        seen.append((gc.get_threshold(), gc.get_freeze_count()))
+        return "STOP"
+
+    policy = Policy("scripted", LLMAsker(ScriptedChatModel(script=[reply])))
+    run_episodes(_cfg(task_file, tmp_path / "run", policies=[policy], turn_budgets=[1]))
+    assert seen and all(threshold[0] > before[0] and frozen > 0 for threshold, frozen in seen)
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+    with pytest.raises(RuntimeError), fewer_collections():
+        raise RuntimeError("boom")
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0

@@ -24,7 +24,7 @@ from ..graph import create_clarify_graph
 from ..judge import JudgeResult, ajudge_draft, make_judge
 from ..llm import DEFAULT_TIMEOUT, Component, unknown_spec
 from ..oracle import make_oracle
-from ..runs import RunDir, iter_rows, progress, read_rows, run_in_workers
+from ..runs import RunDir, fewer_collections, iter_rows, progress, read_rows, run_in_workers
 from ..tasks import MaskedTask, bundled_tasks_path, load_tasks
 from .agents import PREFIX as AGENT
 from .agents import arun_agent_episode, load_agent
@@ -208,8 +208,9 @@ async def run_items(
                 verdict = JudgeResult(method=judge.name, error=f"{type(exc).__name__}: {exc}")
             return _row(policies[index], budget, dataset, task, result, verdict, time.perf_counter() - started)
 
-    for future in asyncio.as_completed([one(*item) for item in items]):
-        emit(await future)
+    with fewer_collections():
+        for future in asyncio.as_completed([one(*item) for item in items]):
+            emit(await future)
 
 
 def shard_by_task(items: Sequence[WorkItem], n: int) -> list[list[WorkItem]]:
