@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/clarify eval --policy direct offline --turn-budgets 1,3,5 --pairwise offline:direct --out runs/demo --resume
-	@echo "report: runs/demo/report.md"
+	@echo "report: runs/demo/report.md; plots: $$(cd runs/demo && ls *.png | paste -sd ' ')"
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench evals training graphs examples

@@ -537,7 +537,8 @@ def test_cli_eval(task_file: Path, tmp_path: Path) -> None:
         ("small", "offline", "0", "4"),
         ("small", "offline", "2", "4"),
     ]
-    assert "wrote" in buf.getvalue() and str(out_dir / RESULTS) in buf.getvalue()
+    assert lines[-1].startswith("wrote ") and str(out_dir / RESULTS) in lines[-1]
+    assert all(str(out_dir / name) in lines[-1] for name in [*PLOTS, "summary.json", "report.md"])  # every file
     assert len(read_results(out_dir / RESULTS)) == 12
 
 

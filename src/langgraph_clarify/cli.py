@@ -19,7 +19,7 @@ from typing import Any, TextIO
 from pydantic import ValidationError
 
 from .episodes import EpisodeResult, episode_input, run_episode
-from .evaluation.runner import POLICY_SPECS, RESULTS, EvalConfig, run_eval
+from .evaluation.runner import POLICY_SPECS, EvalConfig, run_eval
 from .graph import HUMAN, create_clarify_graph
 from .llm import DEFAULT_TIMEOUT, MODEL_SPECS
 from .runs import RunLocked, default_workers
@@ -416,7 +416,7 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
 
 def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
     cfg = config_from_args(args)
-    from .evaluation.report import wtl
+    from .evaluation.report import report_files, wtl
 
     summary = run_eval(cfg)
     for line in summary_table(summary["groups"]):
@@ -427,7 +427,7 @@ def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
             f"pairwise {pair['a']} vs {pair['b']}: questions {wtl(q)}, drafts {wtl(d)} (win/tie/lose)",
             file=out,
         )
-    print(f"\nwrote {cfg.out / RESULTS}, {cfg.out / 'summary.json'} and {cfg.out / 'report.md'}", file=out)
+    print(f"\nwrote {', '.join(map(str, report_files(cfg.out)))}", file=out)
     return _report_failures(summary["groups"], sys.stderr)
 
 

@@ -103,11 +103,13 @@ class _Group:
         self.scores: Counter[float] = Counter()
         self.score, self.evidence, self.novelty, self.coverage = ExactSum(), ExactSum(), ExactSum(), ExactSum()
         self.reasons: Counter[str] = Counter()
+        self.judges: Counter[str] = Counter()
         self.turn_evidence: list[ExactSum] = []
         self.turn_novelty: list[ExactSum] = []
 
     def add(self, row: Row) -> None:
         self.n += 1
+        self.judges[(row.get("judge") or {}).get("method") or "none"] += 1
         if (score := _score(row)) is not None:
             self.scores[score] += 1
             self.score.add(score)
@@ -153,6 +155,7 @@ class _Group:
             "error_reasons": sorted(self.reasons.items(), key=lambda kv: (-kv[1], kv[0]))[:3],
             "llm_calls": self.llm_calls,
             "tokens": self.tokens,
+            "judges": dict(sorted(self.judges.items())),
         }
 
 
@@ -351,7 +354,7 @@ def pairwise_outcomes(
     from ..llm import model_name
 
     judge = PairwiseJudge(judge_model) if judge_model else None
-    name = judge_model if isinstance(judge_model, str) else model_name(judge_model)
+    name = "offline" if judge is None else judge_model if isinstance(judge_model, str) else model_name(judge_model)
     out = []
     with results.open("rb") as fh, contextlib.ExitStack() as stack:
         cache = stack.enter_context(RunDir(results.parent, results=PAIRWISE, resume=True)) if judge else None
@@ -370,7 +373,7 @@ def pairwise_outcomes(
             else:
                 pair = (a, ba, b, bb)
                 verdicts = asyncio.run(_judge_all(judge, name, pair, common, fh, tasks, cache, known, concurrency))
-            result: dict[str, Any] = {"a": a, "b": b, "max_turns": [ba, bb]}
+            result: dict[str, Any] = {"a": a, "b": b, "max_turns": [ba, bb], "judge": name}
             for kind in KINDS:
                 result[kind] = tally([v["outcome"] for k, v in verdicts if k == kind])
             result["llm_calls"] = sum(v.get("llm_calls", 0) for _, v in verdicts)
@@ -380,6 +383,8 @@ def pairwise_outcomes(
 
 
 # ---- plots and markdown ------------------------------------------------------------------------
+
+PAPER = "Huang et al. 2025, arXiv 2507.21389"
 
 
 def wtl(counts: dict[str, int]) -> str:
@@ -392,133 +397,57 @@ def _fmt(v: float | None) -> str:
     return "–" if v is None else f"{v:.3f}"
 
 
-def _legend(ax: Any, size: int) -> None:
-    """A legend only where something is labelled (an empty one makes matplotlib warn)."""
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=size)
+def describe_judge(method: str) -> str:
+    """What a judge's score means, for the report's reader (``method`` as results rows record it)."""
+    from ..judge import EMBED_THRESHOLD, LEXICAL_THRESHOLD
+
+    if method == "offline-embedding-judge":
+        return (
+            "checklist coverage without an LLM: an item is met when a window of one or two draft sentences is "
+            f"close to it (MiniLM embeddings, cosine >= {EMBED_THRESHOLD}); score = share of items met"
+        )
+    if method == "offline-lexical-judge":
+        return (
+            "checklist coverage without an LLM: an item is met when a window of one or two draft sentences holds "
+            f"at least {LEXICAL_THRESHOLD:.0%} of its content words (the prompt's own words excluded); score = "
+            "share of items met"
+        )
+    if method == "answer-judge":
+        return "exact match of the draft's final answer (option letter or answer text) with the gold answer: 1 or 0"
+    if method.startswith("llm:"):
+        return f"the LLM {method[4:]} marks each checklist item met or not, as in the paper; score = share met"
+    if method == "none":
+        return "not judged: the episode left no draft, or its task has neither a checklist nor a gold answer"
+    return "a custom judge"
 
 
-def _save(fig: Any, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def _plot_scores(summary: dict[str, Any], path: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    groups = summary["groups"]
-    datasets = sorted({g["dataset"] for g in groups})
-    fig, axes = plt.subplots(1, len(datasets), figsize=(4.5 * len(datasets), 3.6), squeeze=False)
-    for ax, d in zip(axes[0], datasets, strict=True):
-        best: dict[str, dict[str, Any]] = {}
-        for g in groups:
-            if (
-                g["dataset"] == d
-                and g["score"] is not None
-                and g["max_turns"] >= best.get(g["policy"], {}).get("max_turns", -1)
-            ):
-                best[g["policy"]] = g
-        names = list(best)
-        values = [best[n]["score"] for n in names]
-        errs = [
-            [v - (best[n]["score_ci"] or [v, v])[0] for n, v in zip(names, values, strict=True)],
-            [(best[n]["score_ci"] or [v, v])[1] - v for n, v in zip(names, values, strict=True)],
-        ]
-        ax.bar(names, values, yerr=errs, capsize=4, color="#7b6cf6")
-        ax.set_title(d)
-        ax.set_ylabel("score")
-        ax.set_ylim(0, 1)
-    _save(fig, path)
+COLUMNS = (
+    ("turns", "the turn budget: the most questions the policy may ask"),
+    ("n", "episodes in the group (one per task)"),
+    ("score", "mean judge score over the judged episodes (an episode the judge could not score is left out, not 0)"),
+    ("95% CI", "percentile bootstrap interval of that mean (1,000 resamples, seeded)"),
+    ("evidence", "mean per-turn evidence reward, the paper's: 1 when the answer cites any hidden sentence"),
+    ("novelty", "mean per-turn novelty reward: 1 only when the answer cites a hidden sentence no earlier turn cited"),
+    ("coverage", "share of the task's hidden sentences cited by the end of the episode"),
+    ("questions", "questions asked per episode"),
+    ("repeated", "questions that repeat an earlier one of the same episode (up to case and punctuation)"),
+    ("errors", "episodes that failed (a component raised, or a model call failed after its retries)"),
+    ("judge missing", "episodes without a score (no draft, an LLM judge that failed, or nothing to judge against)"),
+    ("LLM calls", "calls to LLMs, judge included (offline components make none)"),
+    ("tokens", "prompt + completion tokens of those calls, as the backends reported them"),
+)
 
 
-def _plot_budget(summary: dict[str, Any], path: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    groups = summary["groups"]
-    datasets = sorted({g["dataset"] for g in groups})
-    fig, axes = plt.subplots(2, len(datasets), figsize=(4.5 * len(datasets), 6.4), squeeze=False)
-    for col, d in enumerate(datasets):
-        for metric, row in (("score", 0), ("coverage", 1)):
-            ax = axes[row][col]
-            for policy in sorted({g["policy"] for g in groups if g["dataset"] == d}):
-                pts = sorted(
-                    (g["max_turns"], g[metric])
-                    for g in groups
-                    if g["dataset"] == d and g["policy"] == policy and g[metric] is not None
-                )
-                if len(pts) == 1:  # a fixed-budget policy (direct): a dashed level, as in the paper
-                    ax.axhline(pts[0][1], linestyle="--", color="grey", label=f"{policy} ({pts[0][0]} turns)")
-                elif pts:
-                    ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=policy)
-            ax.set_xlabel("turn budget")
-            ax.set_ylabel(metric)
-            ax.set_title(d)
-            _legend(ax, 7)
-    _save(fig, path)
-
-
-def _plot_regions(summary: dict[str, Any], path: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    entries = [r for r in summary["regions"] if any(r["position_bins"])]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    names = [f"{r['dataset']}\n{r['policy']}" for r in entries]
-    region_names = sorted({k for r in entries for k in r["counts"]})
-    bottom = [0.0] * len(entries)
-    for region in region_names:
-        shares = [r["counts"].get(region, 0) / max(sum(r["counts"].values()), 1) for r in entries]
-        axes[0].bar(names, shares, bottom=bottom, label=region)
-        bottom = [b + s for b, s in zip(bottom, shares, strict=True)]
-    axes[0].set_ylabel("share of cited hidden sentences")
-    _legend(axes[0], 7)
-    axes[0].tick_params(axis="x", labelsize=7)
-    for r, name in zip(entries, names, strict=True):
-        edges = [k / POSITION_BINS for k in range(POSITION_BINS + 1)]
-        axes[1].stairs(r["position_bins"], edges, label=name.replace("\n", " / "))
-    _legend(axes[1], 6)
-    axes[1].set_xlabel("relative position in hidden text (0 = first procedure sentence)")
-    axes[1].set_ylabel("cited sentences")
-    _save(fig, path)
-
-
-def _plot_turns(summary: dict[str, Any], path: Path) -> None:
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-
-    curves = [c for c in summary["per_turn"] if c["evidence"]]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for c in curves:
-        label = f"{c['dataset']} / {c['policy']} / {c['max_turns']}"
-        for ax, key in zip(axes, ("evidence", "novelty"), strict=True):
-            ys = [y if y is not None else float("nan") for y in c[key]]
-            ax.plot(range(1, len(ys) + 1), ys, marker="o", label=label)
-    for ax, key in zip(axes, ("evidence", "novelty"), strict=True):
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlabel("turn")
-        ax.set_ylabel(f"mean {key} reward")
-        ax.set_ylim(0, 1.05)
-        _legend(ax, 6)
-    _save(fig, path)
-
-
-PLOTS = {
-    "scores.png": _plot_scores,
-    "turn_budget.png": _plot_budget,
-    "evidence_regions.png": _plot_regions,
-    "reward_per_turn.png": _plot_turns,
-}
+def _judges(summary: dict[str, Any]) -> list[str]:
+    methods: Counter[str] = Counter()
+    for g in summary["groups"]:
+        methods.update(g.get("judges", {}))
+    return [f"- `{m}` ({n} episodes): {describe_judge(m)}." for m, n in sorted(methods.items())]
 
 
 def render_markdown(summary: dict[str, Any], plots: Sequence[str]) -> str:
     lines = ["# Clarify evaluation report", ""]
-    lines += [
-        "Scores are checklist coverage (tasks with an output specification) or answer accuracy (tasks",
-        "with a gold answer), as judged by the judge named in each row of results.jsonl.",
-        "",
-    ]
+    lines += ["Drafts were scored by:", "", *_judges(summary), ""]
     lines += [
         "## Policies and turn budgets",
         "",
@@ -533,9 +462,13 @@ def render_markdown(summary: dict[str, Any], plots: Sequence[str]) -> str:
             f"{_fmt(g['evidence'])} | {_fmt(g['novelty'])} | {_fmt(g['coverage'])} | {_fmt(g['questions'])} | "
             f"{g['repeated']} | {g['errors']} | {g['judge_missing']} | {g['llm_calls']} | {g['tokens']} |"
         )
+    lines += ["", "What the columns mean (a dash: nothing was measured):", ""]
+    lines += [f"- **{name}**: {text}." for name, text in COLUMNS]
     lines += [
         "",
-        "## Score per field (Table 1)",
+        f"## Score per field (Table 1 of the paper, {PAPER})",
+        "",
+        "The judge score of each group split by the task's field (domain), as the paper's Table 1 reports it.",
         "",
         "| dataset | policy | turns | field | n | score |",
         "|---|---|---:|---|---:|---:|",
@@ -546,7 +479,10 @@ def render_markdown(summary: dict[str, Any], plots: Sequence[str]) -> str:
         )
     lines += [
         "",
-        "## Where cited evidence falls (Figure 5)",
+        f"## Where cited evidence falls (Figure 5 of the paper, {PAPER})",
+        "",
+        "How many of the hidden sentences the oracle cited came from each region of the task (procedure,",
+        "output specification, notes, ...), over every turn of every episode of the policy, all budgets together.",
         "",
         "| dataset | policy | cited by region |",
         "|---|---|---|",
@@ -562,19 +498,169 @@ def render_markdown(summary: dict[str, Any], plots: Sequence[str]) -> str:
             "",
             "## Pairwise (A vs B, both orders)",
             "",
-            "| A | B | questions W/T/L | draft W/T/L |",
-            "|---|---|---|---|",
+            "A against B on the same tasks, each at the largest budget it ran. *questions*: whose questions were",
+            "better; *draft*: whose draft was. W/T/L counts tasks A won, tied and lost. The `offline` comparison",
+            "counts hidden sentences newly uncovered (questions) and compares judge scores (drafts); an LLM judge",
+            "is asked in both orders and a disagreement is a tie (position bias cancels); *unjudged* are pairs it",
+            "failed on. *LLM calls* and *tokens* are what its verdicts cost (kept in pairwise.jsonl, not re-asked).",
+            "",
+            "| A | B | budgets | judge | questions W/T/L | draft W/T/L | LLM calls | tokens |",
+            "|---|---|---|---|---|---|---:|---:|",
         ]
         for p in summary["pairwise"]:
-            q, d = p["questions"], p["draft"]
-            lines.append(f"| {p['a']} | {p['b']} | {wtl(q)} | {wtl(d)} |")
+            budgets = "{} vs {}".format(*p["max_turns"])
+            lines.append(
+                f"| {p['a']} | {p['b']} | {budgets} | {p['judge']} | {wtl(p['questions'])} | {wtl(p['draft'])} | "
+                f"{p['llm_calls']} | {p['tokens']} |"
+            )
     lines += ["", "## Plots", ""]
     lines += [f"![{name}]({name})" for name in plots]
     return "\n".join(lines) + "\n"
 
 
+def _legend(ax: Any, size: int, outside: bool = False) -> None:
+    """A legend only where something is labelled (an empty one makes matplotlib warn); ``outside`` puts it
+    right of the axes, where it cannot cover what is plotted."""
+    if ax.get_legend_handles_labels()[0]:
+        if outside:
+            ax.legend(fontsize=size, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
+        else:
+            ax.legend(fontsize=size)
+
+
+def _save(fig: Any, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, bbox_inches="tight")  # "tight" keeps legends placed outside the axes
+    plt.close(fig)
+
+
+def _plot_scores(summary: dict[str, Any], path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    groups = summary["groups"]
+    datasets = sorted({g["dataset"] for g in groups})
+    fig, axes = plt.subplots(1, len(datasets), figsize=(4.5 * len(datasets), 3.8), squeeze=False)
+    for ax, d in zip(axes[0], datasets, strict=True):
+        best: dict[str, dict[str, Any]] = {}
+        for g in groups:
+            if (
+                g["dataset"] == d
+                and g["score"] is not None
+                and g["max_turns"] >= best.get(g["policy"], {}).get("max_turns", -1)
+            ):
+                best[g["policy"]] = g
+        names = [f"{n}\n({best[n]['max_turns']} turns)" for n in best]
+        values = [best[n]["score"] for n in best]
+        errs = [
+            [v - (best[n]["score_ci"] or [v, v])[0] for n, v in zip(best, values, strict=True)],
+            [(best[n]["score_ci"] or [v, v])[1] - v for n, v in zip(best, values, strict=True)],
+        ]
+        bars = ax.bar(names, values, yerr=errs, capsize=4, color="#7b6cf6")
+        ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=2)
+        ax.set_title(f"{d}: judge score at each policy's\nlargest turn budget (95% CI)", fontsize=9)
+        ax.set_ylabel("score")
+        ax.set_ylim(0, 1)
+        ax.tick_params(axis="x", labelsize=7)
+    _save(fig, path)
+
+
+def _plot_budget(summary: dict[str, Any], path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    groups = summary["groups"]
+    datasets = sorted({g["dataset"] for g in groups})
+    fig, axes = plt.subplots(2, len(datasets), figsize=(4.5 * len(datasets), 6.6), squeeze=False)
+    titles = {"score": "judge score vs turn budget", "coverage": "hidden sentences uncovered vs turn budget"}
+    for col, d in enumerate(datasets):
+        for metric, row in (("score", 0), ("coverage", 1)):
+            ax = axes[row][col]
+            for policy in sorted({g["policy"] for g in groups if g["dataset"] == d}):
+                pts = sorted(
+                    (g["max_turns"], g[metric])
+                    for g in groups
+                    if g["dataset"] == d and g["policy"] == policy and g[metric] is not None
+                )
+                if len(pts) == 1:  # a fixed-budget policy (direct): a dashed level, as in the paper
+                    ax.axhline(pts[0][1], linestyle="--", color="grey", label=f"{policy} ({pts[0][0]} turns)")
+                elif pts:
+                    ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=policy)
+            ax.set_xlabel("turn budget")
+            ax.set_ylabel(metric)
+            ax.set_title(f"{d}: {titles[metric]}", fontsize=9)
+            _legend(ax, 7)
+    _save(fig, path)
+
+
+def _plot_regions(summary: dict[str, Any], path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    entries = [r for r in summary["regions"] if any(r["position_bins"])]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.0))
+    names = [f"{r['dataset']}\n{r['policy']}" for r in entries]
+    region_names = sorted({k for r in entries for k in r["counts"]})
+    bottom = [0.0] * len(entries)
+    for region in region_names:
+        shares = [r["counts"].get(region, 0) / max(sum(r["counts"].values()), 1) for r in entries]
+        axes[0].bar(names, shares, bottom=bottom, label=region)
+        bottom = [b + s for b, s in zip(bottom, shares, strict=True)]
+    axes[0].set_ylabel("share of cited hidden sentences")
+    axes[0].set_title("Which region the cited hidden sentences come from", fontsize=9)
+    axes[0].set_ylim(0, 1)
+    _legend(axes[0], 7, outside=True)
+    axes[0].tick_params(axis="x", labelsize=7)
+    edges = [k / POSITION_BINS for k in range(POSITION_BINS + 1)]
+    for r, name in zip(entries, names, strict=True):
+        axes[1].stairs(r["position_bins"], edges, label=name.replace("\n", " / "))
+    _legend(axes[1], 6, outside=True)
+    axes[1].set_xlabel("relative position in the hidden text (0 = its first sentence)")
+    axes[1].set_ylabel("cited sentences")
+    axes[1].set_title("Where in the hidden text the cited sentences sit", fontsize=9)
+    _save(fig, path)
+
+
+#: Line styles and markers that tell apart curves drawn on top of each other (budgets of one policy ask the
+#: same first questions, so their per-turn rewards coincide): each curve also sits slightly to one side.
+STYLES = ("-", "--", ":", "-.")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X")
+
+
+def _plot_turns(summary: dict[str, Any], path: Path) -> None:
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    curves = [c for c in summary["per_turn"] if c["evidence"]]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    width = 0.3  # the spread of the side offsets, in turns
+    for k, c in enumerate(curves):
+        label = f"{c['dataset']} / {c['policy']} / {c['max_turns']} turns"
+        shift = (k - (len(curves) - 1) / 2) * width / max(len(curves) - 1, 1)
+        style = {"linestyle": STYLES[k % len(STYLES)], "marker": MARKERS[k % len(MARKERS)], "markersize": 5}
+        for ax, key in zip(axes, ("evidence", "novelty"), strict=True):
+            ys = [y if y is not None else float("nan") for y in c[key]]
+            ax.plot([i + 1 + shift for i in range(len(ys))], ys, label=label, alpha=0.85, **style)
+    for ax, key in zip(axes, ("evidence", "novelty"), strict=True):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("turn (curves offset sideways so equal values stay visible)")
+        ax.set_ylabel(f"mean {key} reward")
+        ax.set_ylim(0, 1.05)
+        ax.set_title(f"Mean {key} reward at each turn, over the episodes that reached it", fontsize=9)
+    _legend(axes[1], 6, outside=True)
+    _save(fig, path)
+
+
+PLOTS = {
+    "scores.png": _plot_scores,
+    "turn_budget.png": _plot_budget,
+    "evidence_regions.png": _plot_regions,
+    "reward_per_turn.png": _plot_turns,
+}
+
+
 def write_report(summary: dict[str, Any], out: Path) -> list[Path]:
-    """Write the PNG plots (if matplotlib is installed) and ``report.md``; return the files written."""
+    """Write the PNG plots (if matplotlib is installed) and ``report.md``; return the files written. A plot
+    this report does not have is removed, so the plots in ``out`` are always this report's."""
     written: list[Path] = []
     try:
         import matplotlib
@@ -584,7 +670,15 @@ def write_report(summary: dict[str, Any], out: Path) -> list[Path]:
             plot(summary, out / name)
             written.append(out / name)
     except ImportError:
-        pass
+        for name in PLOTS:
+            (out / name).unlink(missing_ok=True)
     report = out / "report.md"
     report.write_text(render_markdown(summary, [p.name for p in written]), encoding="utf-8")
     return [*written, report]
+
+
+def report_files(out: Path) -> list[Path]:
+    """What an evaluation leaves in ``out``: results, summary, report and the plots :func:`write_report` made."""
+    from .runner import RESULTS
+
+    return [out / RESULTS, out / "summary.json", out / "report.md", *(out / n for n in PLOTS if (out / n).exists())]
