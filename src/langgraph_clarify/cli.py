@@ -16,6 +16,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, TextIO
 
+from langgraph.types import Durability
 from pydantic import ValidationError
 
 from .episodes import EpisodeResult, episode_input, run_episode
@@ -234,6 +235,13 @@ def _select(tasks: list[MaskedTask], ids: list[str] | None, limit: int | None) -
     return tasks[:limit] if limit else tasks
 
 
+#: How a person's episode is checkpointed: once per question, when the run stops at it (``interrupt()``), the end
+#: or an error, instead of after every step (the default), which cut the SQLite cost of an episode to about a fifth
+#: (``bench/graph_overhead.py``). What a hard kill (SIGKILL, power loss) between two questions loses: the answer
+#: just typed and the asker call in progress, so the same question is asked again; Ctrl-C and errors still save.
+HUMAN_DURABILITY: Durability = "exit"
+
+
 def human_episode(
     graph: Any, task: MaskedTask, config: dict[str, Any], max_turns: int, ask: Callable[[str], str], out: TextIO
 ) -> dict[str, Any]:
@@ -245,7 +253,7 @@ def human_episode(
     if not snapshot.values:
         print(f"(thread {thread})", file=out)
         print(task.explicit_text, file=out)
-        graph.invoke(episode_input(task, max_turns), config)
+        graph.invoke(episode_input(task, max_turns), config, durability=HUMAN_DURABILITY)
     else:
         if snapshot.values.get("task_id") != task.id:
             raise SystemExit(
@@ -265,7 +273,7 @@ def human_episode(
             break
         resume: Any = {"stop": True} if text.strip() == "/stop" else text
         try:
-            graph.invoke(Command(resume=resume), config)
+            graph.invoke(Command(resume=resume), config, durability=HUMAN_DURABILITY)
         except ValidationError:
             print("rejected: an answer cannot be empty; type an answer, or /stop to end the questions", file=out)
     return dict(graph.get_state(config).values)
