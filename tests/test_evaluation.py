@@ -3,6 +3,7 @@ CLI, pairwise judging (cached, counted)."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import io
 import json
@@ -729,3 +730,24 @@ def test_a_run_leaves_the_garbage_collector_as_it_found_it(task_file: Path, tmp_
     with pytest.raises(RuntimeError), fewer_collections():
         raise RuntimeError("boom")
     assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+
+
+def test_at_most_concurrency_episodes_are_in_flight(task_file: Path, tmp_path: Path, monkeypatch) -> None:
+    from langgraph_clarify.evaluation import runner
+
+    live = peak = 0
+    real = runner.arun_episode
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal live, peak
+        live += 1
+        peak = max(peak, live)
+        try:
+            await asyncio.sleep(0.005)
+            return await real(*args, **kwargs)
+        finally:
+            live -= 1
+
+    monkeypatch.setattr(runner, "arun_episode", counted)
+    run_episodes(_cfg(task_file, tmp_path / "run", concurrency=3))
+    assert peak == 3 and len(read_results(tmp_path / "run" / RESULTS)) == 16

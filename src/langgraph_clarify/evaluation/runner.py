@@ -196,21 +196,25 @@ async def run_items(
             return await arun_agent_episode(agent, task, oracle=oracle, max_turns=budget)
         return await arun_episode(graph, task, max_turns=budget)
 
-    semaphore = asyncio.Semaphore(max(concurrency, 1))
-
     async def one(index: int, budget: int, dataset: str, task: MaskedTask) -> dict[str, Any]:
-        async with semaphore:
-            started = time.perf_counter()
-            result = await play(index, budget, task)
-            try:
-                verdict = await ajudge_draft(task, result.draft, judge)
-            except Exception as exc:  # a judge bug must not lose the episode
-                verdict = JudgeResult(method=judge.name, error=f"{type(exc).__name__}: {exc}")
-            return _row(policies[index], budget, dataset, task, result, verdict, time.perf_counter() - started)
+        started = time.perf_counter()
+        result = await play(index, budget, task)
+        try:
+            verdict = await ajudge_draft(task, result.draft, judge)
+        except Exception as exc:  # a judge bug must not lose the episode
+            verdict = JudgeResult(method=judge.name, error=f"{type(exc).__name__}: {exc}")
+        return _row(policies[index], budget, dataset, task, result, verdict, time.perf_counter() - started)
+
+    pending = iter(items)
+
+    async def lane() -> None:
+        """One of ``concurrency`` lanes, each taking the next episode when its last is done: only the
+        episodes in flight exist as coroutines, however many the run has."""
+        for item in pending:
+            emit(await one(*item))
 
     with fewer_collections():
-        for future in asyncio.as_completed([one(*item) for item in items]):
-            emit(await future)
+        await asyncio.gather(*(lane() for _ in range(max(min(concurrency, len(items)), 1))))
 
 
 def shard_by_task(items: Sequence[WorkItem], n: int) -> list[list[WorkItem]]:
