@@ -33,9 +33,9 @@ browser:
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) || \
 		echo "warning: could not install chromium and chromium-driver; the browser test will skip"
 
+# Every benchmark in bench/, one after the other (about 20 minutes); writes bench/RESULTS.md.
 bench: $(STAMP)
-	$(BIN)/python bench/eval_throughput.py
-	$(BIN)/python bench/oracle_throughput.py
+	$(BIN)/python bench/run_all.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache
