@@ -82,7 +82,7 @@ class Bare(TypedDict, total=False):
     draft: str
 
 
-def bare_graph(checkpointer: Any = None) -> Any:
+def bare_graph(checkpointer: Any = None, aio: bool = False) -> Any:
     """ask -> answer -> (ask | draft), routed by Command as the clarify graph is, no schemas or messages."""
 
     def ask(state: Bare) -> Command[Any]:
@@ -104,10 +104,21 @@ def bare_graph(checkpointer: Any = None) -> Any:
         text, made = WRITER.run({"explicit": state["explicit"], "turns": state.get("turns", [])})
         return {"draft": text, "calls": stamp(made, None)}
 
+    async def ask_async(state: Bare) -> Command[Any]:
+        return ask(state)
+
+    async def answer_async(state: Bare) -> Command[Any]:
+        return answer(state)
+
+    async def draft_async(state: Bare) -> dict[str, Any]:
+        return draft(state)
+
+    # an async graph gets async nodes, as one would write it (LangGraph runs a sync node in a thread there)
+    nodes = (ask_async, answer_async, draft_async) if aio else (ask, answer, draft)
     builder = StateGraph(Bare)
-    builder.add_node("ask", ask, destinations=("answer", "draft"))
-    builder.add_node("answer", answer, destinations=("ask", "draft"))
-    builder.add_node("draft", draft)
+    builder.add_node("ask", nodes[0], destinations=("answer", "draft"))
+    builder.add_node("answer", nodes[1], destinations=("ask", "draft"))
+    builder.add_node("draft", nodes[2])
     builder.add_edge(START, "ask")
     builder.add_edge("draft", END)
     return builder.compile(checkpointer=checkpointer)
@@ -182,7 +193,7 @@ def variants(tmp: Path) -> dict[str, Runner]:
     return out
 
 
-def _clarify(checkpointer: Any = None) -> Any:
+def _clarify(checkpointer: Any = None, aio: bool = False) -> Any:
     return create_clarify_graph(ASKER, WRITER, ORACLE, max_turns=TURNS, checkpointer=checkpointer)
 
 
@@ -194,7 +205,7 @@ class _AsyncSqlite:
 
 
 def _lazy(
-    build: Callable[[Any], Any],
+    build: Callable[[Any, bool], Any],
     saver: Callable[[], Any],
     make_input: Callable[[MaskedTask], Any],
     durability: str | None,
@@ -203,12 +214,12 @@ def _lazy(
     """Build the graph once; an async SQLite saver is opened per measurement inside its own event loop."""
     made = saver()
     if not isinstance(made, _AsyncSqlite):
-        return graph_runner(build(made), make_input, durability, aio)
+        return graph_runner(build(made, aio), make_input, durability, aio)
 
     def run(tasks: list[MaskedTask]) -> list[EpisodeResult]:
         async def all_of() -> list[EpisodeResult]:
             async with AsyncSqliteSaver.from_conn_string(str(made.path)) as cp:
-                graph, kwargs = build(cp), {"durability": durability} if durability else {}
+                graph, kwargs = build(cp, aio), {"durability": durability} if durability else {}
                 out = []
                 for t in tasks:
                     config = {"configurable": {"thread_id": f"t{next(THREADS)}"}}

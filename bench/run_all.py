@@ -125,11 +125,7 @@ def embed_throughput(d: dict[str, Any]) -> list[str]:
 
 
 def rollout_throughput(d: dict[str, Any]) -> list[str]:
-    return ["Key figures (see the raw output for all):", "", *(f"- {k}: {v}" for k, v in d.items() if _scalar(v))]
-
-
-def _scalar(v: Any) -> bool:
-    return isinstance(v, int | float | str)
+    return [f"- {part}: " + ", ".join(f"{k} {v}" for k, v in figures.items()) for part, figures in d.items()]
 
 
 def text(_: str) -> list[str]:
