@@ -168,7 +168,10 @@ def main() -> None:
     ap.add_argument("--only", nargs="+", help="run only these scripts (e.g. memory.py)")
     ap.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
     args = ap.parse_args()
+    import langgraph_clarify
+
     versions = ", ".join(f"{p} {metadata.version(p)}" for p in ("langgraph", "langchain-core", "langgraph-clarify"))
+    versions += f" (from {Path(langgraph_clarify.__file__).parent})"
     lines = [
         "# Benchmark results",
         "",
