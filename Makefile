@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/clarify eval --policy direct offline --turn-budgets 1,3,5 --pairwise offline:direct --out runs/demo --resume
-	@echo "report: runs/demo/report.md"
+	@echo "report: runs/demo/report.md; plots: $$(cd runs/demo && ls *.png | paste -sd ' ')"
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench evals training graphs examples
@@ -59,9 +59,9 @@ clean: clean-verl
 clean-verl:
 	rm -rf $(VERL_VENV)
 
+# Every benchmark in bench/, one after the other (about 20 minutes); writes bench/RESULTS.md.
 bench: $(STAMP)
-	$(BIN)/python bench/eval_throughput.py
-	$(BIN)/python bench/oracle_throughput.py
+	$(BIN)/python bench/run_all.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache

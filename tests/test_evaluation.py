@@ -1,9 +1,15 @@
-"""Evaluation: summary statistics, the runner (files, resume, errors, workers), real-data ordering, CLI."""
+"""Evaluation: summary statistics (streamed), the runner (files, resume, errors, workers), real-data ordering,
+CLI, pairwise judging (cached, counted)."""
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import io
 import json
+import math
+import random
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +18,7 @@ from langchain_core.messages import BaseMessage
 
 from langgraph_clarify.asker import LLMAsker
 from langgraph_clarify.cli import main
-from langgraph_clarify.evaluation.report import PLOTS, bootstrap_ci, summarize
+from langgraph_clarify.evaluation.report import PLOTS, ExactSum, bootstrap_ci, summarize
 from langgraph_clarify.evaluation.runner import (
     RESULTS,
     EvalConfig,
@@ -22,6 +28,7 @@ from langgraph_clarify.evaluation.runner import (
     run_episodes,
     run_eval,
 )
+from langgraph_clarify.runs import fewer_collections, read_rows
 from langgraph_clarify.testing import ScriptedChatModel
 from shared_data import ASKBENCH, DOLOMITES, MEDIQ, need
 
@@ -184,8 +191,9 @@ def test_summarize_fields_turns_and_regions() -> None:
     assert per_turn["q"]["evidence"] == [] and per_turn["q"]["novelty"] == []
     regions = {r["policy"]: r for r in summary["regions"]}
     assert regions["p"]["counts"] == {"notes": 2, "output": 2, "procedure": 1}
-    assert sorted(regions["p"]["positions"]) == pytest.approx([0.0, 0.0, 0.25, 0.5, 0.75])
-    assert regions["q"]["counts"] == {} and regions["q"]["positions"] == []
+    # cited at relative positions 0, 0.75 (t1), 0.25, 0.5 (t2) and 0 (t4), in tenths
+    assert regions["p"]["position_bins"] == [2, 0, 1, 0, 0, 1, 0, 1, 0, 0]
+    assert regions["q"]["counts"] == {} and regions["q"]["position_bins"] == [0] * 10
 
 
 def test_bootstrap_ci() -> None:
@@ -530,7 +538,8 @@ def test_cli_eval(task_file: Path, tmp_path: Path) -> None:
         ("small", "offline", "0", "4"),
         ("small", "offline", "2", "4"),
     ]
-    assert "wrote" in buf.getvalue() and str(out_dir / RESULTS) in buf.getvalue()
+    assert lines[-1].startswith("wrote ") and str(out_dir / RESULTS) in lines[-1]
+    assert all(str(out_dir / name) in lines[-1] for name in [*PLOTS, "summary.json", "report.md"])  # every file
     assert len(read_results(out_dir / RESULTS)) == 12
 
 
@@ -567,3 +576,178 @@ def test_resume_refuses_different_scoring_settings(task_file: Path, tmp_path: Pa
     run_eval(_cfg(task_file, out, resume=True))
     keys = [json.loads(line)["key"] for line in _lines(out / RESULTS)]
     assert len(keys) == len(set(keys)) == len(_expected_keys())
+
+
+# ---- the summary in one streaming pass -------------------------------------------------------------
+
+
+def test_summary_streamed_from_the_file_equals_the_summary_of_the_list(tmp_path: Path) -> None:
+    path = tmp_path / RESULTS
+    flaky = {**ROWS[0], "error": "RuntimeError: flaky", "judge": {"score": None}}  # retried later: last row wins
+    path.write_text("".join(json.dumps(r) + "\n" for r in [flaky, *ROWS[::-1]]), encoding="utf-8")
+    streamed = summarize(read_rows(path), seed=0)
+    assert streamed == summarize(ROWS, seed=0) == summarize(iter(ROWS[::-1]), seed=0)
+
+
+def _random_rows(n: int, seed: int) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        turns = [_turn([k % 4], [k % 4] if rng.random() < 0.5 else []) for k in range(rng.randrange(4))]
+        rows.append(
+            _row(
+                rng.choice("pq"),
+                2,
+                f"t{i}",
+                rng.choice(["law", "med"]),
+                turns,
+                evidence=rng.random() if turns else None,
+                novelty=rng.random() if turns else None,
+                coverage=rng.random(),
+                score=rng.randrange(9) / 8 if rng.random() < 0.9 else None,
+                regions=FOUR,
+            )
+        )
+    return rows
+
+
+def test_streamed_statistics_equal_the_direct_computation() -> None:
+    rows = _random_rows(400, seed=1)
+    groups = {g["policy"]: g for g in summarize(rows, seed=0)["groups"]}
+    for policy, g in groups.items():
+        mine = [r for r in rows if r["policy"] == policy]
+        scores = [r["judge"]["score"] for r in mine if r["judge"]["score"] is not None]
+        assert g["n"] == len(mine) and g["judged"] == len(scores)
+        assert g["score"] == math.fsum(scores) / len(scores)
+        assert g["score_ci"] == bootstrap_ci(scores, seed=0)
+        assert g["coverage"] == math.fsum(r["coverage"] for r in mine) / len(mine)
+        evidence = [r["evidence_mean"] for r in mine if r["evidence_mean"] is not None]
+        assert g["evidence"] == math.fsum(evidence) / len(evidence)
+        assert g["questions"] == sum(len(r["turns"]) for r in mine) / len(mine)
+
+
+def test_exact_sum_does_not_depend_on_order() -> None:
+    values = [0.1] * 10 + [1e16, 1.0, -1e16] + [1 / 3] * 7
+    means = set()
+    for order in (values, values[::-1], sorted(values), random.Random(0).sample(values, len(values))):
+        acc = ExactSum()
+        for v in order:
+            acc.add(v)
+        means.add(acc.mean())
+    assert means == {math.fsum(values) / len(values)}
+    assert ExactSum().mean() is None
+
+
+def test_bootstrap_from_counts_equals_resampling_the_sorted_values() -> None:
+    values = [0.25, 1.0, 0.0, 0.5, 0.25, 1.0, 0.75, 0.25]
+
+    def plain(vals: list[float], seed: int, resamples: int = 1000) -> list[float]:
+        rng, n = random.Random(seed), len(vals)
+        means = sorted(sum(rng.choices(vals, k=n)) / n for _ in range(resamples))
+        return [means[int(0.025 * resamples)], means[int(0.975 * resamples) - 1]]
+
+    for seed in (0, 5):
+        assert bootstrap_ci(values, seed=seed) == plain(sorted(values), seed)
+        assert bootstrap_ci(values[::-1], seed=seed) == bootstrap_ci(values, seed=seed)
+
+
+def test_summary_memory_does_not_grow_with_the_rows() -> None:
+    """Rows come from a generator, as from the results file: what the summary keeps is running statistics
+    (scores as a count per distinct value), so 8x the rows costs a few transient kilobytes (the bootstrap's
+    resample), where a list of the rows would cost megabytes."""
+
+    def rows(n: int) -> Any:
+        for i in range(n):
+            turns = [_turn([k % 4], [k % 4]) for k in range(3)]
+            yield _row(
+                "p", 3, f"t{i}", "law", turns, evidence=1.0, novelty=1.0, coverage=0.75, score=(i % 9) / 8, regions=FOUR
+            )
+
+    def peak(n: int) -> int:
+        tracemalloc.start()
+        summarize(rows(n), seed=0)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return peak
+
+    small, large = peak(500), peak(4000)
+    assert large - small < 64_000, (small, large)
+
+
+# ---- pairwise judging: cached verdicts, counted calls ----------------------------------------------
+
+
+def _pair_reply(messages: list[BaseMessage]) -> str:
+    """Prefer the side that asked something; between two drafts prefer position A (a position bias)."""
+    return '{"better": "B"}' if "A:\n(asked nothing)" in messages[-1].text else '{"better": "A"}'
+
+
+def test_pairwise_llm_verdicts_are_cached_and_counted(task_file: Path, tmp_path: Path) -> None:
+    model = ScriptedChatModel(script=[_pair_reply])
+    opts: dict[str, Any] = {"turn_budgets": [2], "pairwise": [("offline", "direct")]}
+    summary = run_eval(_cfg(task_file, tmp_path / "run", pairwise_judge=model, **opts))
+    (pair,) = summary["pairwise"]
+    assert pair["max_turns"] == [2, 0]
+    assert pair["questions"] == {"win": 4, "tie": 0, "lose": 0}  # offline asked, direct did not
+    assert pair["draft"] == {"win": 0, "tie": 4, "lose": 0}  # "A" in both orders cancels out
+    assert len(model.prompts) == 16  # 4 tasks x 2 kinds x both orders
+    words = sum(len(m.text.split()) for prompt in model.prompts for m in prompt) + 16 * 2
+    assert pair["llm_calls"] == 16 and pair["tokens"] == words
+    assert len(_lines(tmp_path / "run" / "pairwise.jsonl")) == 8
+
+    again = ScriptedChatModel(script=['{"better": "B"}'])  # would change every verdict, if it were asked
+    resumed = run_eval(_cfg(task_file, tmp_path / "run", pairwise_judge=again, resume=True, **opts))
+    assert again.prompts == []
+    assert resumed == summary  # the verdicts' calls still counted: the summary does not depend on resumes
+    assert len(_lines(tmp_path / "run" / "pairwise.jsonl")) == 8
+
+
+def test_failed_pairwise_verdicts_are_counted_and_asked_again(task_file: Path, tmp_path: Path) -> None:
+    model = ScriptedChatModel(script=["not json"])
+    opts: dict[str, Any] = {"turn_budgets": [2], "pairwise": [("offline", "direct")], "pairwise_judge": model}
+    (pair,) = run_eval(_cfg(task_file, tmp_path / "run", **opts))["pairwise"]
+    assert pair["questions"] == pair["draft"] == {"win": 0, "tie": 0, "lose": 0, "missing": 4}
+    assert pair["llm_calls"] == len(model.prompts) == 4 * 2 * 2 * 3  # each order tried 3 times
+    asked = len(model.prompts)
+    run_eval(_cfg(task_file, tmp_path / "run", resume=True, **opts))
+    assert len(model.prompts) == 2 * asked  # nothing was cached: asked again
+
+
+def test_a_run_leaves_the_garbage_collector_as_it_found_it(task_file: Path, tmp_path: Path) -> None:
+    """Episodes run with fewer collections (objects alive at the start frozen, a larger first generation);
+    the caller's settings come back afterwards, also when the run fails."""
+    before = gc.get_threshold()
+    seen: list[tuple[tuple[int, int, int], int]] = []
+
+    def reply(messages: list[BaseMessage]) -> str:
+        seen.append((gc.get_threshold(), gc.get_freeze_count()))
+        return "STOP"
+
+    policy = Policy("scripted", LLMAsker(ScriptedChatModel(script=[reply])))
+    run_episodes(_cfg(task_file, tmp_path / "run", policies=[policy], turn_budgets=[1]))
+    assert seen and all(threshold[0] > before[0] and frozen > 0 for threshold, frozen in seen)
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+    with pytest.raises(RuntimeError), fewer_collections():
+        raise RuntimeError("boom")
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+
+
+def test_at_most_concurrency_episodes_are_in_flight(task_file: Path, tmp_path: Path, monkeypatch) -> None:
+    from langgraph_clarify.evaluation import runner
+
+    live = peak = 0
+    real = runner.arun_episode
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal live, peak
+        live += 1
+        peak = max(peak, live)
+        try:
+            await asyncio.sleep(0.005)
+            return await real(*args, **kwargs)
+        finally:
+            live -= 1
+
+    monkeypatch.setattr(runner, "arun_episode", counted)
+    run_episodes(_cfg(task_file, tmp_path / "run", concurrency=3))
+    assert peak == 3 and len(read_results(tmp_path / "run" / RESULTS)) == 16

@@ -16,10 +16,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, TextIO
 
+from langgraph.types import Durability
 from pydantic import ValidationError
 
 from .episodes import EpisodeResult, episode_input, run_episode
-from .evaluation.runner import POLICY_SPECS, RESULTS, EvalConfig, run_eval
+from .evaluation.runner import POLICY_SPECS, EvalConfig, run_eval
 from .graph import HUMAN, create_clarify_graph
 from .llm import DEFAULT_TIMEOUT, MODEL_SPECS
 from .runs import RunLocked, default_workers
@@ -243,6 +244,13 @@ def _select(tasks: list[MaskedTask], ids: list[str] | None, limit: int | None) -
     return tasks[:limit] if limit else tasks
 
 
+#: How a person's episode is checkpointed: once per question, when the run stops at it (``interrupt()``), the end
+#: or an error, instead of after every step (the default), which cut the SQLite cost of an episode to about a fifth
+#: (``bench/graph_overhead.py``). What a hard kill (SIGKILL, power loss) between two questions loses: the answer
+#: just typed and the asker call in progress, so the same question is asked again; Ctrl-C and errors still save.
+HUMAN_DURABILITY: Durability = "exit"
+
+
 def human_episode(
     graph: Any, task: MaskedTask, config: dict[str, Any], max_turns: int, ask: Callable[[str], str], out: TextIO
 ) -> dict[str, Any]:
@@ -254,7 +262,7 @@ def human_episode(
     if not snapshot.values:
         print(f"(thread {thread})", file=out)
         print(task.explicit_text, file=out)
-        graph.invoke(episode_input(task, max_turns), config)
+        graph.invoke(episode_input(task, max_turns), config, durability=HUMAN_DURABILITY)
     else:
         if snapshot.values.get("task_id") != task.id:
             raise SystemExit(
@@ -274,7 +282,7 @@ def human_episode(
             break
         resume: Any = {"stop": True} if text.strip() == "/stop" else text
         try:
-            graph.invoke(Command(resume=resume), config)
+            graph.invoke(Command(resume=resume), config, durability=HUMAN_DURABILITY)
         except ValidationError:
             print("rejected: an answer cannot be empty; type an answer, or /stop to end the questions", file=out)
     return dict(graph.get_state(config).values)
@@ -425,7 +433,7 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
 
 def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
     cfg = config_from_args(args)
-    from .evaluation.report import wtl
+    from .evaluation.report import report_files, wtl
 
     summary = run_eval(cfg)
     for line in summary_table(summary["groups"]):
@@ -436,7 +444,7 @@ def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
             f"pairwise {pair['a']} vs {pair['b']}: questions {wtl(q)}, drafts {wtl(d)} (win/tie/lose)",
             file=out,
         )
-    print(f"\nwrote {cfg.out / RESULTS}, {cfg.out / 'summary.json'} and {cfg.out / 'report.md'}", file=out)
+    print(f"\nwrote {', '.join(map(str, report_files(cfg.out)))}", file=out)
     return _report_failures(summary["groups"], sys.stderr)
 
 

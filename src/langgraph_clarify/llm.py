@@ -179,11 +179,14 @@ def _openai(spec: str, rest: str, timeout: float | None, kwargs: dict[str, Any])
 def message_dicts(messages: Sequence[BaseMessage]) -> list[Message]:
     """Messages as records, with chat roles (``system``/``user``/``assistant``)."""
     roles: dict[str, ChatRole] = {"system": "system", "human": "user", "ai": "assistant"}
-    return [Message(role=roles.get(m.type, "user"), content=_text(m)) for m in messages]
+    return [Message(role=roles.get(m.type, "user"), content=message_text(m)) for m in messages]
 
 
-def _text(message: BaseMessage) -> str:
-    return message.text if isinstance(message.text, str) else str(message.content)
+def message_text(message: BaseMessage) -> str:
+    """A message's text. String content is returned as is: ``message.text`` builds a copy on every
+    access, which for a prompt carrying a large task field is a copy of the whole field per call."""
+    content = message.content
+    return content if isinstance(content, str) else str(message.text)
 
 
 _JSON_BLOCK = re.compile(r"\{.*\}", re.S)
@@ -304,7 +307,7 @@ class CallRecorder:
             turn=None,
             model=self.name,
             messages=message_dicts(messages),
-            reply=_text(reply) if reply is not None else "",
+            reply=message_text(reply) if reply is not None else "",
             parsed=parsed.model_dump() if parsed is not None else None,
             error=error,
             attempt=attempt,
@@ -350,10 +353,10 @@ class CallRecorder:
                 raise LLMError(f"{self.role}: model call failed after {attempt} attempt(s): {reason}", calls, kind)
             try:
                 if schema is None:
-                    result: T | str = _text(reply)
+                    result: T | str = message_text(reply)
                     parsed = None
                 else:
-                    result = parsed = parse_json(_text(reply), schema)
+                    result = parsed = parse_json(message_text(reply), schema)
                 if check is not None:
                     check(result if schema is not None else reply)
             except ValueError as exc:

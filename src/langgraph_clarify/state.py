@@ -18,7 +18,7 @@ from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMes
 from langgraph.graph.message import add_messages
 from typing_extensions import TypedDict
 
-from .llm import ModelCall
+from .llm import ModelCall, message_text
 
 StopReason = Literal["asker_stop", "budget", "user_stop", "invalid_reply", "error"]
 """Why the questions ended: the asker said STOP, the budget ran out, the person said stop, the asker's
@@ -206,13 +206,9 @@ def to_messages(explicit: Explicit, turns: Sequence[Turn], draft: str | None = N
     return out
 
 
-def _content(message: BaseMessage) -> str:
-    return message.text if isinstance(message.text, str) else str(message.content)
-
-
 def explicit_from_messages(messages: Sequence[BaseMessage]) -> Explicit:
     """The request a chat makes: its last human message (earlier human messages become the input)."""
-    human = [_content(m).strip() for m in messages if m.type == "human" and _content(m).strip()]
+    human = [message_text(m).strip() for m in messages if m.type == "human" and message_text(m).strip()]
     if not human:
         raise ValueError("no human message to take the task from: pass 'explicit' or a human message")
     explicit = Explicit(objective=human[-1])
@@ -225,12 +221,12 @@ def turns_from_messages(messages: Sequence[BaseMessage]) -> list[Turn]:
     """Question/answer turns of a chat: each AI message followed by a human message is one turn."""
     turns: list[Turn] = []
     for ai, human in itertools.pairwise(messages):
-        if ai.type == "ai" and human.type == "human" and _content(ai).strip():
+        if ai.type == "ai" and human.type == "human" and message_text(ai).strip():
             turns.append(
                 Turn(
                     index=len(turns),
-                    question=_content(ai).strip(),
-                    answer=_content(human).strip(),
+                    question=message_text(ai).strip(),
+                    answer=message_text(human).strip(),
                     cited=[],
                     new_cited=[],
                     repeated=False,

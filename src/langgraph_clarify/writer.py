@@ -10,7 +10,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 
 from . import prompts
-from .llm import DEFAULT_TIMEOUT, Check, Component, LLMComponent, ModelCall, messages, offline_call
+from .llm import DEFAULT_TIMEOUT, Check, Component, LLMComponent, ModelCall, message_text, messages, offline_call
 from .oracle import ABSTAIN
 from .state import DialogueView, dialogue_text, render_task
 from .tasks import split_sentences
@@ -37,13 +37,13 @@ def _norm(text: str) -> str:
 def check_draft(reply: AIMessage, prompt: Sequence[BaseMessage]) -> None:
     """Reject what is not a draft: an empty reply, one cut off at the token limit, or the prompt echoed
     back (the whole reply, at least ``ECHO_WORDS`` words, is a verbatim run of the prompt)."""
-    text = reply.text if isinstance(reply.text, str) else str(reply.content)
+    text = message_text(reply)
     if not text.strip():
         raise ValueError("empty draft")
     if reply.response_metadata.get("finish_reason") == "length":
         raise ValueError("draft cut off at the token limit (finish_reason=length)")
     body = _norm(text)
-    given = _norm(" ".join(m.text if isinstance(m.text, str) else str(m.content) for m in prompt))
+    given = _norm(" ".join(message_text(m) for m in prompt))
     if len(body.split()) >= ECHO_WORDS and body in given:
         raise ValueError("the draft only repeats the prompt")
 

@@ -13,7 +13,7 @@ import asyncio
 import json
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from ..graph import create_clarify_graph
 from ..judge import JudgeResult, ajudge_draft, make_judge
 from ..llm import DEFAULT_TIMEOUT, Component, unknown_spec
 from ..oracle import make_oracle
-from ..runs import RunDir, progress, read_rows, run_in_workers
+from ..runs import RunDir, fewer_collections, iter_rows, progress, read_rows, run_in_workers
 from ..tasks import MaskedTask, bundled_tasks_path, load_tasks
 from .agents import PREFIX as AGENT
 from .agents import arun_agent_episode, load_agent
@@ -60,7 +60,7 @@ class EvalConfig:
     resume: bool = False
     seed: int = 0
     pairwise: list[tuple[str, str]] = field(default_factory=list)
-    pairwise_judge: str | None = None
+    pairwise_judge: Any = None  # a model string or chat model; None compares offline
     format: str | None = None
     skip_invalid: bool = False
     progress: bool = True
@@ -196,20 +196,25 @@ async def run_items(
             return await arun_agent_episode(agent, task, oracle=oracle, max_turns=budget)
         return await arun_episode(graph, task, max_turns=budget)
 
-    semaphore = asyncio.Semaphore(max(concurrency, 1))
-
     async def one(index: int, budget: int, dataset: str, task: MaskedTask) -> dict[str, Any]:
-        async with semaphore:
-            started = time.perf_counter()
-            result = await play(index, budget, task)
-            try:
-                verdict = await ajudge_draft(task, result.draft, judge)
-            except Exception as exc:  # a judge bug must not lose the episode
-                verdict = JudgeResult(method=judge.name, error=f"{type(exc).__name__}: {exc}")
-            return _row(policies[index], budget, dataset, task, result, verdict, time.perf_counter() - started)
+        started = time.perf_counter()
+        result = await play(index, budget, task)
+        try:
+            verdict = await ajudge_draft(task, result.draft, judge)
+        except Exception as exc:  # a judge bug must not lose the episode
+            verdict = JudgeResult(method=judge.name, error=f"{type(exc).__name__}: {exc}")
+        return _row(policies[index], budget, dataset, task, result, verdict, time.perf_counter() - started)
 
-    for future in asyncio.as_completed([one(*item) for item in items]):
-        emit(await future)
+    pending = iter(items)
+
+    async def lane() -> None:
+        """One of ``concurrency`` lanes, each taking the next episode when its last is done: only the
+        episodes in flight exist as coroutines, however many the run has."""
+        for item in pending:
+            emit(await one(*item))
+
+    with fewer_collections():
+        await asyncio.gather(*(lane() for _ in range(max(min(concurrency, len(items)), 1))))
 
 
 def shard_by_task(items: Sequence[WorkItem], n: int) -> list[list[WorkItem]]:
@@ -251,22 +256,31 @@ def run_episodes(cfg: EvalConfig) -> set[str]:
     return failed
 
 
-def iter_results(cfg: EvalConfig) -> Iterator[dict[str, Any]]:
-    return read_rows(cfg.out / RESULTS)
+def summarize_run(cfg: EvalConfig) -> dict[str, Any]:
+    """The summary of ``DIR/results.jsonl`` (pairwise outcomes included) in one streaming pass over the
+    file: memory holds running statistics, not rows (see :mod:`.report`)."""
+    from .report import PairIndex, Summarizer, pairwise_outcomes
+
+    results = cfg.out / RESULTS
+    summarizer, index = Summarizer(cfg.seed), PairIndex(cfg.pairwise)
+    for offset, row in iter_rows(results):
+        summarizer.add(row)
+        index.add(offset, row)
+    summary = summarizer.summary()
+    if cfg.pairwise:
+        tasks = {(name, t.id): t for name, ts in load_datasets(cfg).items() for t in ts}
+        summary["pairwise"] = pairwise_outcomes(
+            results, index, tasks, cfg.pairwise, cfg.pairwise_judge, concurrency=cfg.concurrency
+        )
+    return summary
 
 
 def run_eval(cfg: EvalConfig) -> dict[str, Any]:
     """Run the episodes, then write ``summary.json`` and ``report.md`` with plots; return the summary."""
-    from .report import summarize, write_report
+    from .report import write_report
 
     run_episodes(cfg)
-    rows = list(iter_results(cfg))
-    tasks = {(name, t.id): t for name, ts in load_datasets(cfg).items() for t in ts}
-    summary = summarize(rows, seed=cfg.seed)
-    if cfg.pairwise:
-        from .report import pairwise_outcomes
-
-        summary["pairwise"] = pairwise_outcomes(rows, tasks, cfg.pairwise, cfg.pairwise_judge)
+    summary = summarize_run(cfg)
     (cfg.out / "summary.json").write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    write_report(rows, summary, cfg.out)
+    write_report(summary, cfg.out)
     return summary
