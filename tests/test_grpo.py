@@ -127,7 +127,8 @@ def test_script_one_step_with_varied_rewards_moves_the_weights(tiny_dir, tmp_pat
     assert len(rows) == 1 and rows[0]["step"] == 1 and rows[0]["kl"] is None  # beta 0: no KL computed
     assert rows[0]["reward_mean"] == pytest.approx((2 + 0 + 2 - 1) / 4)  # one group: FIRST
     assert rows[0]["grad_norm"] > 0 and rows[0]["question_share"] == pytest.approx(4 / 8)
-    before, after = load_file(str(tiny_dir / "model.safetensors")), load_file(str(out / "checkpoint-1/model.safetensors"))
+    before = load_file(str(tiny_dir / "model.safetensors"))
+    after = load_file(str(out / "checkpoint-1" / "model.safetensors"))
     assert any(not torch.equal(before[k], after[k]) for k in before)
     # the checkpoint is an hf: policy: it plays an episode through the graph
     monkeypatch.undo()
@@ -138,10 +139,12 @@ def test_script_one_step_with_varied_rewards_moves_the_weights(tiny_dir, tmp_pat
 def test_identical_rewards_give_zero_gradient(tiny_dir, tmp_path, monkeypatch) -> None:
     from langgraph_clarify.rl.grpo import train
 
-    monkeypatch.setattr(
-        Generator, "generate", lambda self, prompts, s: [([self.chat.tokenizer.eos_token_id], [-0.1], "stop")] * len(prompts)
-    )
-    train(GRPOScriptArgs(task_limit=1, reward_config=reward_file(tmp_path)), grpo_config(tmp_path), model_args(tiny_dir))
+    def empty(self: Generator, prompts: list[list[int]], sampling: Sampling):
+        return [([self.chat.tokenizer.eos_token_id], [-0.1], "stop")] * len(prompts)
+
+    monkeypatch.setattr(Generator, "generate", empty)
+    args = GRPOScriptArgs(task_limit=1, reward_config=reward_file(tmp_path))
+    train(args, grpo_config(tmp_path), model_args(tiny_dir))
     row = json.loads((tmp_path / "metrics.jsonl").read_text())
     assert row["reward_std"] == 0 and row["grad_norm"] == 0  # every episode an empty reply: one reward, no signal
 

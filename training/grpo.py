@@ -1,6 +1,6 @@
 """GRPO baseline: TRL's GRPOTrainer playing whole clarify episodes through the graph (see training/BASELINES.md).
 
-    python training/grpo.py --config training/configs/grpo_tiny.yaml [--output_dir DIR] [--max_steps N] ...
+python training/grpo.py --config training/configs/grpo_tiny.yaml [--output_dir DIR] [--max_steps N] ...
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """SFT baseline: TRL's SFTTrainer on emulated conversations in the policy protocol (see training/BASELINES.md).
 
-    python training/sft.py --config training/configs/sft_tiny.yaml [--output_dir DIR] [--max_steps N] ...
+python training/sft.py --config training/configs/sft_tiny.yaml [--output_dir DIR] [--max_steps N] ...
 """
 
 from __future__ import annotations

@@ -125,7 +125,7 @@ def clarify_reward(
     evidence: list[int],
     log_metric: Any = None,
     **_: Any,
-) -> list[float]:
+) -> list[float | None]:
     """The reward function: the rollout's own scalar; logs question share, format failures and evidence."""
     if log_metric is not None:
         log_metric("question_share", sum(asks) / max(sum(decisions), 1))
@@ -246,9 +246,8 @@ class TurnRollout(ClarifyRollout):
             played = EpisodeResult(task_id=task.id, turns=[*previous, turn])
         else:
             kind: Literal["stop", "invalid"] = "stop" if decision.action == "stop" else "invalid"
-            end = Ending(
-                kind=kind, turn=k, reply=reply.text, reason=decision.reason, asker_call_id=None, rewards=None, reward=None
-            )
+            why = decision.reason
+            end = Ending(kind=kind, turn=k, reply=reply.text, reason=why, asker_call_id=None, rewards=None, reward=None)
             played = EpisodeResult(task_id=task.id, turns=previous, ending=end)
         completion = list(meta["completion_ids"])
         return Rollout(
