@@ -42,7 +42,7 @@ class TaskArgs:
 
     def load_tasks(self) -> list[MaskedTask]:
         paths = [bundled_tasks_path() if p == BUNDLED else Path(p) for p in self.tasks]
-        tasks = load_task_files(paths, self.tasks_format, skip_invalid=True)[: self.task_limit]
+        tasks = load_task_files(paths, self.tasks_format)[: self.task_limit]
         if not tasks:
             raise ValueError(f"no tasks in {', '.join(self.tasks)}")
         return tasks

@@ -58,11 +58,10 @@ def protocol_chat(task: MaskedTask, dialogue: EmulatedDialogue, budget: int) -> 
 
 
 def tokenize_chat(chat: Sequence[BaseMessage], tokens: TokenChat) -> tuple[list[int], list[int]]:
-    """(input_ids, assistant_masks) of a chat ending with an assistant reply, token for token what the policy
-    sees and generates at inference: each reply is its text's ids plus the end-of-turn token."""
-    eos = tokens.tokenizer.eos_token_id
-    if eos not in tokens.eos_ids:
-        eos = min(tokens.eos_ids)
+    """(input_ids, assistant_masks) of a chat, through its last assistant reply: token for token what the
+    policy sees and generates at inference, each reply being its text's ids plus the template's end-of-turn token."""
+    closing = tokens.environment([], after_eos=False)  # what the template puts after a reply: end-of-turn first
+    eos = closing[0] if closing and closing[0] in tokens.eos_ids else tokens.tokenizer.eos_token_id
     chat = list(chat)
     steps = []
     for k, message in enumerate(chat):
