@@ -22,7 +22,7 @@ policy (off-policy states) and a reply is not credited for what it enables later
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
@@ -136,17 +136,17 @@ def clarify_reward(
 
 
 class ClarifyRollout:
-    """The ``rollout_func``: generates with the live policy the trainer updates, through the clarify graph.
+    """The ``rollout_func``: generates with the live policy the trainer updates; subclasses say what one
+    completion is (:meth:`play`).
 
     One event loop is kept for the run (LLM clients are bound to the loop they were made in), and the
     policy is wrapped once with :meth:`HFChatModel.from_model`; each call points its generator at the
     model unwrapped for generation (ZeRO-3 gathers the weights for it).
     """
 
-    def __init__(self, args: GRPOScriptArgs, tasks: Sequence[MaskedTask], temperature: float, top_p: float):
+    def __init__(self, args: GRPOScriptArgs, temperature: float, top_p: float):
         self.args = args
         self.cfg = args.reward()
-        self.tasks = {t.id: t for t in tasks}
         self.sampling = {"temperature": temperature, "top_p": top_p, "max_new_tokens": args.max_new_tokens}
         self.loop = asyncio.new_event_loop()
         self.policy: Any = None
@@ -176,14 +176,25 @@ class ClarifyRollout:
 
     def setup(self) -> None:
         """Build what plays the rollouts, once the policy exists."""
+
+    async def play(self, key: str) -> Rollout:
+        raise NotImplementedError
+
+
+class EpisodeRollout(ClarifyRollout):
+    """``episode`` mode: each completion is one whole episode of the task the key names."""
+
+    def __init__(self, args: GRPOScriptArgs, tasks: Sequence[MaskedTask], temperature: float, top_p: float):
+        super().__init__(args, temperature, top_p)
+        self.tasks = {t.id: t for t in tasks}
+
+    def setup(self) -> None:
         self.graph = create_clarify_graph(
             self.policy, self.args.writer, self.args.oracle, max_turns=self.args.max_turns, reward=self.cfg
         )
 
-    def play(self, key: str) -> Coroutine[Any, Any, Rollout]:
-        return self._episode(self.tasks[key])
-
-    async def _episode(self, task: MaskedTask) -> Rollout:
+    async def play(self, key: str) -> Rollout:
+        task = self.tasks[key]
         episode = await arun_episode(self.graph, task, max_turns=self.args.max_turns)
         return episode_rollout(episode, task, self.cfg)
 
@@ -223,17 +234,14 @@ class TurnRollout(ClarifyRollout):
     """``turn`` mode: each completion is one reply to a stored decision state, paid its own turn reward."""
 
     def __init__(self, args: GRPOScriptArgs, states: dict[str, DecisionState], temperature: float, top_p: float):
-        super().__init__(args, [s.task for s in states.values()], temperature, top_p)
+        super().__init__(args, temperature, top_p)
         self.states = states
 
     def setup(self) -> None:
         self.oracle = make_oracle(self.args.oracle)
 
-    def play(self, key: str) -> Coroutine[Any, Any, Rollout]:
-        return self._decision(self.states[key])
-
-    async def _decision(self, state: DecisionState) -> Rollout:
-        task, previous = state.task, list(state.turns)
+    async def play(self, key: str) -> Rollout:
+        task, previous = self.states[key].task, list(self.states[key].turns)
         view = DialogueView(explicit=task.explicit, turns=previous, max_turns=self.args.max_turns)
         reply = await self.policy.ainvoke(asker_chat(view))
         meta = reply.response_metadata
@@ -281,7 +289,7 @@ def build_trainer(args: GRPOScriptArgs, config: Any, model_args: Any) -> Any:
         rollout = TurnRollout(args, states, config.temperature, config.top_p)
         keys = list(states)
     else:
-        rollout = ClarifyRollout(args, tasks, config.temperature, config.top_p)
+        rollout = EpisodeRollout(args, tasks, config.temperature, config.top_p)
         keys = [t.id for t in tasks]
     per_step = config.generation_batch_size // config.num_generations
     if len(keys) < per_step:  # TRL would drop the incomplete batch and silently train 0 steps
