@@ -136,16 +136,18 @@ def test_script_one_step_with_varied_rewards_moves_the_weights(tiny_dir, tmp_pat
     assert result.error is None and result.calls[0]["completion_ids"]
 
 
-def test_identical_rewards_give_zero_gradient(tiny_dir, tmp_path, monkeypatch) -> None:
+def test_identical_rewards_give_zero_gradient_and_the_budget_stops_the_run(tiny_dir, tmp_path, monkeypatch) -> None:
     from langgraph_clarify.rl.grpo import train
 
     def empty(self: Generator, prompts: list[list[int]], sampling: Sampling):
         return [([self.chat.tokenizer.eos_token_id], [-0.1], "stop")] * len(prompts)
 
     monkeypatch.setattr(Generator, "generate", empty)
-    args = GRPOScriptArgs(task_limit=1, reward_config=reward_file(tmp_path))
-    train(args, grpo_config(tmp_path), model_args(tiny_dir))
-    row = json.loads((tmp_path / "metrics.jsonl").read_text())
+    # a wall-clock budget spent after the first step stops the run there and saves that step
+    args = GRPOScriptArgs(task_limit=1, reward_config=reward_file(tmp_path), time_budget_s=0)
+    config = grpo_config(tmp_path, max_steps=3, save_strategy="steps", save_steps=100)
+    assert train(args, config, model_args(tiny_dir)) == tmp_path / "checkpoint-1"
+    row = json.loads((tmp_path / "metrics.jsonl").read_text())  # one step, one row
     assert row["reward_std"] == 0 and row["grad_norm"] == 0  # every episode an empty reply: one reward, no signal
 
 
