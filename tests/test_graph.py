@@ -226,10 +226,17 @@ def test_llm_oracle_cleans_indices_and_cannot_answer() -> None:
     out = run_episode(create_clarify_graph(asker, "offline", oracle), TASK)
     assert out.turns[0]["cited"] == [3] and out.turns[0]["evidence_reward"] == 1.0
     assert out.turns[1]["cited"] == [] and out.turns[1]["evidence_reward"] == 0.0
-    # the oracle saw the hidden sentences with their indices; one call per question
-    oracle_prompt = oracle.prompts[0][-1].text
-    assert "[3] Timeline: a table of events with UTC timestamps." in oracle_prompt
-    assert len(oracle.prompts) == 2
+    # the oracle saw the hidden sentences with their indices (in the system message, the same for every
+    # question of the episode), then the question; one call per question
+    system, question = oracle.prompts[0]
+    assert "[3] Timeline: a table of events with UTC timestamps." in system.text
+    assert question.text == "Assistant's question: Which time zone?"
+    assert oracle.prompts[1][0] == system and len(oracle.prompts) == 2
+    # an offline oracle records the same prompt an LLM in its place would get
+    fresh = ScriptedChatModel(script=["Which time zone?"])
+    offline = run_episode(create_clarify_graph(fresh, "offline", "offline", max_turns=1), TASK)
+    recorded = offline.call_messages(next(c for c in offline.calls if c["role"] == "oracle"))
+    assert [m["role"] for m in recorded] == ["system", "user"] and "[3] Timeline" in recorded[0]["content"]
 
 
 def test_calls_record_tokens_latency_and_messages() -> None:

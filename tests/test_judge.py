@@ -433,3 +433,54 @@ def test_pairwise_judge_failure_is_missing_not_a_crash() -> None:
     outcome = compare(PairwiseJudge(model, retries=0), "draft", TASK, EP_A, EP_B)
     assert outcome is None
     assert tally(["win", None, "tie"]) == {"win": 1, "tie": 1, "lose": 0, "missing": 1}
+
+
+# ---- blind-spot fixtures: negation and restated input ------------------------------------------------
+
+NEGATED_INLINE = "\n".join(f"Do not include: {item}" for item in CHECKLIST)
+NEGATED_LIST = "Do not include:\n" + "\n".join(f"- {item}" for item in CHECKLIST)
+NEGATED_VERBS = (
+    "The report does not include a summary for executives stating impact, duration and root cause. "
+    "It must not contain a timeline table with UTC timestamps and the source of evidence for each event. "
+    "Avoid an action items table with an owner, priority and due date for each follow-up."
+)
+
+
+@pytest.mark.parametrize("method", ["lexical", "embedding"])
+@pytest.mark.parametrize("draft", [NEGATED_INLINE, NEGATED_LIST, NEGATED_VERBS], ids=["inline", "list", "verbs"])
+def test_offline_judges_do_not_pay_negated_items(method: str, draft: str) -> None:
+    if method == "embedding":
+        _embeddings_or_skip()
+    assert judge_draft(TASK, draft, OfflineChecklistJudge(method)).met == [0, 0, 0]  # type: ignore[arg-type]
+    # the same draft followed by the real content is paid again
+    content = COVERING if method == "lexical" else PARAPHRASED
+    full = judge_draft(TASK, draft + "\n\n" + content, OfflineChecklistJudge(method))  # type: ignore[arg-type]
+    assert full.met == [1, 1, 1]
+
+
+@pytest.mark.parametrize("method", ["lexical", "embedding"])
+def test_a_negative_item_is_met_by_a_negated_sentence(method: str) -> None:
+    if method == "embedding":
+        _embeddings_or_skip()
+    task = TASK.model_copy(update={"checklist": ["Never name the individuals involved in the incident."]})
+    judge = OfflineChecklistJudge(method)  # type: ignore[arg-type]
+    assert judge_draft(task, "We never name the individuals involved in the incident.", judge).met == [1]
+    assert judge_draft(task, "Name the individuals involved in the incident.", judge).met == [0]
+
+
+def test_embedding_judge_gives_nothing_for_restating_the_input() -> None:
+    _embeddings_or_skip()
+    judge = OfflineChecklistJudge("embedding")
+    restated = f"# {TASK.objective}\n\n## Input\n{TASK.input}\n\nIn short: {TASK.input}"
+    assert judge_draft(TASK, restated, judge).met == [0, 0, 0]
+    # an item the input itself nearly states cannot be met by restating it (a documented blind spot:
+    # it cannot be met by a correct draft either)
+    task = TASK.model_copy(update={"checklist": ["State that checkout returned HTTP 500 errors for 90 minutes."]})
+    assert judge_draft(task, TASK.input, judge).met == [0]
+
+
+def test_lexical_judge_item_of_prompt_words_needs_a_window_that_adds_something() -> None:
+    task = TASK.model_copy(update={"checklist": ["Checkout outage."]})  # every word is in the objective
+    judge = OfflineChecklistJudge("lexical")
+    assert judge_draft(task, "Checkout outage.", judge).met == [0]
+    assert judge_draft(task, "Checkout outage: root cause and timeline.", judge).met == [1]

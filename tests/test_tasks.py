@@ -31,22 +31,22 @@ from langgraph_clarify.tasks import (
 from shared_data import ASKBENCH, DATA, DOLOMITES, MEDIQ, need
 
 
-def _raw_rows(path: Path) -> list[dict[str, Any]]:
+def raw_rows(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def _check_indices(tasks: list[MaskedTask]) -> None:
+def check_indices(tasks: list[MaskedTask]) -> None:
     for task in tasks:
         assert [h.index for h in task.hidden] == list(range(len(task.hidden))), task.id
 
 
-def _write(tmp_path: Path, lines: list[str | dict[str, Any]], name: str = "tasks.jsonl") -> Path:
+def write_lines(tmp_path: Path, lines: list[str | dict[str, Any]], name: str = "tasks.jsonl") -> Path:
     path = tmp_path / name
     path.write_text("".join((json.dumps(x) if isinstance(x, dict) else x) + "\n" for x in lines), encoding="utf-8")
     return path
 
 
-def _native_row(**overrides: Any) -> dict[str, Any]:
+def native_row(**overrides: Any) -> dict[str, Any]:
     row: dict[str, Any] = {
         "id": "t1",
         "field": "testing",
@@ -66,13 +66,13 @@ def _native_row(**overrides: Any) -> dict[str, Any]:
 
 
 def test_dolomites_real_file_loads_every_row() -> None:
-    raw = _raw_rows(need(DOLOMITES))
+    raw = raw_rows(need(DOLOMITES))
     ts = load_tasks(DOLOMITES)
     assert ts.format == "dolomites"
     assert len(ts.tasks) == len(raw) == 309
     assert ts.skipped == []
     assert [t.id for t in ts] == [f"dolomites-{r['example_id']}" for r in raw]
-    _check_indices(ts.tasks)
+    check_indices(ts.tasks)
     for task, row in zip(ts.tasks, raw, strict=True):
         assert task.source == "dolomites"
         assert task.field == ""  # the shared file carries no field
@@ -103,7 +103,7 @@ def test_dolomites_spot_checks() -> None:
 
 def test_dolomites_checklist_items_equal_bullets() -> None:
     """Where a spec is a plain one-line '* A: ... * B: ...' list, the checklist is exactly its bullets."""
-    raw = _raw_rows(need(DOLOMITES))
+    raw = raw_rows(need(DOLOMITES))
     ts = load_dolomites(DOLOMITES)
     compared = 0
     for task, row in zip(ts.tasks, raw, strict=True):
@@ -117,12 +117,12 @@ def test_dolomites_checklist_items_equal_bullets() -> None:
 
 
 def test_mediq_real_file_loads_every_row() -> None:
-    raw = _raw_rows(need(MEDIQ))
+    raw = raw_rows(need(MEDIQ))
     ts = load_tasks(MEDIQ)
     assert ts.format == "mediq"
     assert len(ts.tasks) == len(raw) == 1272
     assert ts.skipped == []
-    _check_indices(ts.tasks)
+    check_indices(ts.tasks)
     for task, row in zip(ts.tasks, raw, strict=True):
         assert task.id == f"mediq-{row['id']}"
         assert task.field == "medicine" and task.source == "mediq"
@@ -131,7 +131,7 @@ def test_mediq_real_file_loads_every_row() -> None:
 
 
 def test_mediq_spot_check_case_0() -> None:
-    raw = _raw_rows(need(MEDIQ))[0]
+    raw = raw_rows(need(MEDIQ))[0]
     task = load_mediq(MEDIQ).tasks[0]
     assert task.id == "mediq-0"
     assert task.gold_answer == "C"
@@ -153,13 +153,15 @@ def test_mediq_case_without_context_has_no_input_and_no_hidden() -> None:
 
 
 def test_askbench_real_file_loads_every_row() -> None:
-    raw = _raw_rows(need(ASKBENCH))
+    raw = raw_rows(need(ASKBENCH))
     ts = load_tasks(ASKBENCH)
     assert ts.format == "askbench"
     assert len(ts.tasks) == len(raw) == 400
     assert ts.skipped == []
-    assert [t.id for t in ts] == [f"askbench-{i}" for i in range(1, 401)]
-    _check_indices(ts.tasks)
+    # Ids derive from the questions, never from line numbers (see test_tasks_ids.py).
+    assert all(re.fullmatch(r"askbench-[0-9a-f]{12}", t.id) for t in ts)
+    assert len({t.id for t in ts}) == 400
+    check_indices(ts.tasks)
     for task, row in zip(ts.tasks, raw, strict=True):
         assert task.field == "askbench" and task.source == "askbench"
         regions = [h.region for h in task.hidden]
@@ -286,14 +288,15 @@ def test_flat_dolomites_rows(tmp_path: Path) -> None:
         "example_input": "Tenant since 2019.",
         "example_output": "(reference output, not used)",
     }
-    path = _write(
+    path = write_lines(
         tmp_path,
         [template, "", {**template, "example_input": "", "example_id": 7}, {**template, "field": None, "id": "x9"}],
     )
     ts = load_tasks(path)
     assert ts.format == "dolomites"
     first, second, third = ts.tasks
-    assert first.id == "dolomites-1" and first.field == "Law" and first.input == "Tenant since 2019."
+    assert re.fullmatch(r"dolomites-[0-9a-f]{12}", first.id)  # no example_id/id: derived from the content
+    assert first.field == "Law" and first.input == "Tenant since 2019."
     assert second.id == "dolomites-7"
     assert second.input == "* Tenancy details: dates and parties."  # falls back to the input spec
     assert third.id == "dolomites-x9" and third.field == ""
@@ -308,9 +311,9 @@ def test_flat_dolomites_rows(tmp_path: Path) -> None:
 
 
 def test_native_file_and_checklist_override(tmp_path: Path) -> None:
-    path = _write(
+    path = write_lines(
         tmp_path,
-        [_native_row(), _native_row(id="t2", checklist=["Has highlights"], options={"A": "x"}, gold_answer="A")],
+        [native_row(), native_row(id="t2", checklist=["Has highlights"], options={"A": "x"}, gold_answer="A")],
     )
     ts = load_native(path)
     assert isinstance(ts, TaskSet) and ts.format == "native" and len(ts) == 2
@@ -322,7 +325,7 @@ def test_native_file_and_checklist_override(tmp_path: Path) -> None:
 
 
 def test_parse_row_for_in_memory_rows() -> None:
-    task = parse_row(_native_row(), "native")
+    task = parse_row(native_row(), "native")
     assert task.id == "t1"
     with pytest.raises(TaskFileError, match=r"<row>:1: field 'objective': missing"):
         parse_row({"id": "x"}, "native")
@@ -333,13 +336,13 @@ def test_parse_row_for_in_memory_rows() -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def _error(path: Path, **kwargs: Any) -> TaskFileError:
+def load_error(path: Path, **kwargs: Any) -> TaskFileError:
     with pytest.raises(TaskFileError) as info:
         load_tasks(path, **kwargs)
     return info.value
 
 
-def _assert_names(err: TaskFileError, line: int | None, field: str | None) -> None:
+def assert_located(err: TaskFileError, line: int | None, field: str | None) -> None:
     assert err.line == line
     assert err.field == field
     text = str(err)
@@ -358,32 +361,32 @@ def test_error_message_format() -> None:
 
 
 def test_malformed_json_line(tmp_path: Path) -> None:
-    err = _error(_write(tmp_path, [_native_row(), '{"id": "t2", objective: "x"}']))
-    _assert_names(err, 2, None)
+    err = load_error(write_lines(tmp_path, [native_row(), '{"id": "t2", objective: "x"}']))
+    assert_located(err, 2, None)
     assert "invalid JSON" in err.reason
 
 
 def test_missing_field(tmp_path: Path) -> None:
-    row = _native_row()
+    row = native_row()
     del row["objective"]
-    err = _error(_write(tmp_path, [row]))
-    _assert_names(err, 1, "objective")
+    err = load_error(write_lines(tmp_path, [row]))
+    assert_located(err, 1, "objective")
     assert str(err).endswith("tasks.jsonl:1: field 'objective': missing")
 
 
 def test_wrong_type(tmp_path: Path) -> None:
-    err = _error(_write(tmp_path, [_native_row(), _native_row(id="t2", objective=5)]))
-    _assert_names(err, 2, "objective")
+    err = load_error(write_lines(tmp_path, [native_row(), native_row(id="t2", objective=5)]))
+    assert_located(err, 2, "objective")
     assert "string" in err.reason and "integer" in err.reason
-    err = _error(_write(tmp_path, [_native_row(options={"A": 1})]))
-    _assert_names(err, 1, "options.A")
-    err = _error(_write(tmp_path, [_native_row(checklist=["ok", 3])]))
-    _assert_names(err, 1, "checklist[1]")
+    err = load_error(write_lines(tmp_path, [native_row(options={"A": 1})]))
+    assert_located(err, 1, "options.A")
+    err = load_error(write_lines(tmp_path, [native_row(checklist=["ok", 3])]))
+    assert_located(err, 1, "checklist[1]")
 
 
 def test_unknown_key(tmp_path: Path) -> None:
-    err = _error(_write(tmp_path, [_native_row(objectve="typo")]))
-    _assert_names(err, 1, "objectve")
+    err = load_error(write_lines(tmp_path, [native_row(objectve="typo")]))
+    assert_located(err, 1, "objectve")
     assert err.reason == "unknown key"
 
 
@@ -391,96 +394,96 @@ def test_unknown_key(tmp_path: Path) -> None:
 def test_empty_file(tmp_path: Path, content: str) -> None:
     path = tmp_path / "tasks.jsonl"
     path.write_text(content, encoding="utf-8")
-    err = _error(path)
-    _assert_names(err, None, None)
+    err = load_error(path)
+    assert_located(err, None, None)
     assert err.reason == "no tasks"
 
 
 def test_non_utf8_byte(tmp_path: Path) -> None:
     path = tmp_path / "tasks.jsonl"
-    good = json.dumps(_native_row()).encode()
-    bad = json.dumps(_native_row(id="t2")).encode().replace(b"release", b"rel\xe9ase")
+    good = json.dumps(native_row()).encode()
+    bad = json.dumps(native_row(id="t2")).encode().replace(b"release", b"rel\xe9ase")
     path.write_bytes(good + b"\n" + bad + b"\n")
-    err = _error(path)
-    _assert_names(err, 2, None)
+    err = load_error(path)
+    assert_located(err, 2, None)
     assert "UTF-8" in err.reason and "0xe9" in err.reason
 
 
 def test_truncated_final_line(tmp_path: Path) -> None:
     path = tmp_path / "tasks.jsonl"
-    full = json.dumps(_native_row(id="t2"))
-    path.write_text(json.dumps(_native_row()) + "\n\n" + full[: len(full) // 2], encoding="utf-8")
-    err = _error(path)
-    _assert_names(err, 3, None)
+    full = json.dumps(native_row(id="t2"))
+    path.write_text(json.dumps(native_row()) + "\n\n" + full[: len(full) // 2], encoding="utf-8")
+    err = load_error(path)
+    assert_located(err, 3, None)
     assert "truncated" in err.reason
 
 
 def test_duplicate_id(tmp_path: Path) -> None:
-    err = _error(_write(tmp_path, [_native_row(), _native_row(id="t2"), _native_row()]))
-    _assert_names(err, 3, "id")
+    err = load_error(write_lines(tmp_path, [native_row(), native_row(id="t2"), native_row()]))
+    assert_located(err, 3, "id")
     assert "first used on line 1" in err.reason
 
 
 def test_empty_objective_and_no_hidden_sentences(tmp_path: Path) -> None:
-    _assert_names(_error(_write(tmp_path, [_native_row(objective="  ")])), 1, "objective")
-    row = _native_row(procedure="", output_spec="", notes="")
-    err = _error(_write(tmp_path, [row]))
-    _assert_names(err, 1, "procedure")
+    assert_located(load_error(write_lines(tmp_path, [native_row(objective="  ")])), 1, "objective")
+    row = native_row(procedure="", output_spec="", notes="")
+    err = load_error(write_lines(tmp_path, [row]))
+    assert_located(err, 1, "procedure")
     assert "no hidden sentences" in err.reason
     nested = {"example_id": 1, "example_input": "x", "task": {"task_objective": "", "task_output": "* A: b"}}
-    _assert_names(_error(_write(tmp_path, [nested])), 1, "task.task_objective")
+    assert_located(load_error(write_lines(tmp_path, [nested])), 1, "task.task_objective")
     empty = {"example_id": 1, "example_input": "x", "task": {"task_objective": "Do it"}}
-    _assert_names(_error(_write(tmp_path, [empty])), 1, "task.task_procedure")
+    assert_located(load_error(write_lines(tmp_path, [empty])), 1, "task.task_procedure")
 
 
 def test_nested_dolomites_wrong_types(tmp_path: Path) -> None:
     row = {"example_id": 1, "example_input": "x", "task": {"task_objective": "Do", "task_notes": 3}}
-    _assert_names(_error(_write(tmp_path, [row])), 1, "task.task_notes")
+    assert_located(load_error(write_lines(tmp_path, [row])), 1, "task.task_notes")
     row = {"example_id": 1.5, "example_input": "x", "task": {"task_objective": "Do", "task_notes": "n"}}
-    _assert_names(_error(_write(tmp_path, [row])), 1, "example_id")
+    assert_located(load_error(write_lines(tmp_path, [row])), 1, "example_id")
     row = {"example_id": 1, "task": ["not", "an", "object"]}
-    _assert_names(_error(_write(tmp_path, [row])), 1, "task")
+    assert_located(load_error(write_lines(tmp_path, [row])), 1, "task")
 
 
 def test_mediq_and_askbench_bad_rows(tmp_path: Path) -> None:
     row = {"id": 1, "question": "Q?", "context": "not a list", "options": {}}
-    _assert_names(_error(_write(tmp_path, [row]), format="mediq"), 1, "context")
+    assert_located(load_error(write_lines(tmp_path, [row]), format="mediq"), 1, "context")
     row = {"question": "Q?", "context": []}
-    _assert_names(_error(_write(tmp_path, [row]), format="mediq"), 1, "id")
+    assert_located(load_error(write_lines(tmp_path, [row]), format="mediq"), 1, "id")
     row = {"ori_question": "Q?", "degraded_info": "x"}
-    _assert_names(_error(_write(tmp_path, [row]), format="askbench"), 1, "degraded_question")
+    assert_located(load_error(write_lines(tmp_path, [row]), format="askbench"), 1, "degraded_question")
 
 
 def test_non_object_row_and_undetectable_format(tmp_path: Path) -> None:
-    err = _error(_write(tmp_path, ["[1, 2]"]))
-    _assert_names(err, 1, None)
+    err = load_error(write_lines(tmp_path, ["[1, 2]"]))
+    assert_located(err, 1, None)
     assert "JSON object" in err.reason
-    err = _error(_write(tmp_path, [{"foo": 1}]))
-    _assert_names(err, 1, None)
+    err = load_error(write_lines(tmp_path, [{"foo": 1}]))
+    assert_located(err, 1, None)
     assert "format" in err.reason
 
 
 def test_missing_file_and_unknown_format(tmp_path: Path) -> None:
-    err = _error(tmp_path / "tasks.jsonl")
-    _assert_names(err, None, None)
+    err = load_error(tmp_path / "tasks.jsonl")
+    assert_located(err, None, None)
     assert "cannot read" in err.reason
     with pytest.raises(ValueError, match="unknown task format"):
         load_tasks(tmp_path / "tasks.jsonl", "csv")
 
 
 def test_skip_invalid_counts_and_records(tmp_path: Path) -> None:
-    row = _native_row()
+    row = native_row()
     missing = {k: v for k, v in row.items() if k != "objective"}
-    path = _write(
+    path = write_lines(
         tmp_path,
         [
             "{broken",  # line 1: bad JSON, before the format is known
             row,  # 2
             "",  # 3: blank, ignored
             missing,  # 4
-            _native_row(id="t2", extra=1),  # 5
+            native_row(id="t2", extra=1),  # 5
             row,  # 6: duplicate
-            _native_row(id="t3"),  # 7
+            native_row(id="t3"),  # 7
         ],
     )
     ts = load_tasks(path, skip_invalid=True)
@@ -489,18 +492,18 @@ def test_skip_invalid_counts_and_records(tmp_path: Path) -> None:
     assert [(e.line, e.field) for e in ts.skipped] == [(1, None), (4, "objective"), (5, "extra"), (6, "id")]
     assert all("tasks.jsonl" in str(e) for e in ts.skipped)
     # Without skip_invalid the first bad row raises.
-    _assert_names(_error(path), 1, None)
+    assert_located(load_error(path), 1, None)
 
 
 def test_skip_invalid_with_no_valid_row_still_raises(tmp_path: Path) -> None:
-    err = _error(_write(tmp_path, ["{broken", "[1]"]), skip_invalid=True)
-    _assert_names(err, None, None)
+    err = load_error(write_lines(tmp_path, ["{broken", "[1]"]), skip_invalid=True)
+    assert_located(err, None, None)
     assert "no valid tasks" in err.reason and "2 rows skipped" in err.reason
 
 
 def test_utf8_bom_and_crlf_are_accepted(tmp_path: Path) -> None:
     path = tmp_path / "tasks.jsonl"
-    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(_native_row()).encode() + b"\r\n")
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(native_row()).encode() + b"\r\n")
     assert [t.id for t in load_tasks(path)] == ["t1"]
 
 
@@ -533,7 +536,7 @@ def test_bundled_set_loads_and_is_rich() -> None:
         assert task.source == "native" and task.field and task.objective and task.input
         assert len(task.checklist) >= 3, task.id
         assert len(task.hidden) >= 5, task.id
-        _check_indices([task])
+        check_indices([task])
         assert 3 <= len(split_sentences(task.procedure)) <= 6, task.id
         assert 3 <= len(task.checklist) <= 5, task.id
         assert 1 <= len(split_sentences(task.notes)) <= 3, task.id

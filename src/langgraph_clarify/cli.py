@@ -129,6 +129,24 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=_Formatter,
     )
     add_collect_args(c)
+
+    add_studio_args(
+        sub.add_parser(
+            "studio",
+            help="serve the clarify graph and an example agent to LangGraph Studio",
+            description="Serve the clarify graph and an example agent to LangGraph Studio on a loopback port.",
+            formatter_class=_Formatter,
+        )
+    )
+
+    v = sub.add_parser(
+        "validity",
+        help="does the reward pay specific questions, the oracle find answers, the judges hold?",
+        description="The validity suite: what the reward pays task-agnostic questions next to targeted ones, "
+        "the oracle's hits on labelled questions, and the judges on full, direct, negated and off-topic drafts.",
+        formatter_class=_Formatter,
+    )
+    add_validity_args(v)
     return parser
 
 
@@ -517,11 +535,136 @@ def cmd_collect(args: argparse.Namespace, out: TextIO) -> int:
     return 1 if run.done and len(run.failed) == len(run.done) else 0
 
 
+# ---- studio -------------------------------------------------------------------------------
+# `clarify studio`: LangGraph's dev server (`langgraph dev --no-browser --no-reload`, in this process, so no
+# child outlives it) on a loopback port, serving the repository's langgraph.json or, from an installed wheel,
+# one generated for langgraph_clarify.studio. The server's state lives in a temporary folder, removed on exit.
+
+STUDIO_GRAPHS = {"clarify": "langgraph_clarify.studio:clarify", "agent": "langgraph_clarify.studio:agent"}
+
+
+#: Runs the server works on at once (``langgraph dev`` defaults to one, which queues concurrent threads).
+STUDIO_JOBS = 8
+
+
+def add_studio_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--port", type=_count("--port", 1), help="loopback port (default: a free one)")
+
+
+def studio_config(workdir: Path) -> Path:
+    """Write the langgraph.json to serve into ``workdir``: the checkout's, with its paths made absolute (the
+    server runs in ``workdir``), or, from an installed wheel, one naming the graphs of langgraph_clarify.studio."""
+    checkout = Path(__file__).resolve().parents[2] / "langgraph.json"
+    data: dict[str, Any] = {"dependencies": ["."], "graphs": dict(STUDIO_GRAPHS)}
+    if checkout.is_file():
+        data = json.loads(checkout.read_text(encoding="utf-8"))
+
+        def absolute(spec: str) -> str:
+            """A file or folder (``./graphs/agent.py:graph``, ``.``) made absolute; a module path unchanged."""
+            path, sep, attr = spec.rpartition(":") if ":" in spec else (spec, "", "")
+            return f"{(checkout.parent / path).resolve()}{sep}{attr}" if path.startswith(".") or "/" in path else spec
+
+        data["dependencies"] = [absolute(d) for d in data.get("dependencies", [])]
+        data["graphs"] = {
+            k: {**v, "path": absolute(v["path"])} if isinstance(v, dict) else absolute(v)
+            for k, v in data.get("graphs", {}).items()
+        }
+    path = workdir / "langgraph.json"
+    path.write_text(json.dumps(data, indent=1), encoding="utf-8")
+    return path
+
+
+def cmd_studio(args: argparse.Namespace, out: TextIO) -> int:
+    import os
+    import socket
+    import tempfile
+
+    try:
+        from langgraph_cli.cli import cli as langgraph_cli
+    except ImportError as exc:
+        raise ImportError("clarify studio needs the studio extra: pip install 'langgraph-clarify[studio]'") from exc
+    port = args.port
+    if port is None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+    # no analytics, no version check against the package index, no tracing: the server runs offline
+    os.environ.update(LANGGRAPH_CLI_NO_ANALYTICS="1", LANGGRAPH_NO_VERSION_CHECK="true", LANGSMITH_TRACING="false")
+    here = os.getcwd()
+    with tempfile.TemporaryDirectory(prefix="clarify-studio-") as workdir:
+        config = studio_config(Path(workdir))
+        url = f"http://127.0.0.1:{port}"
+        print(f"serving {', '.join(json.loads(config.read_text())['graphs'])} at {url}", file=out)
+        print(f"open in LangGraph Studio: https://smith.langchain.com/studio/?baseUrl={url}", file=out)
+        print("Ctrl-C stops the server", file=out, flush=True)
+        os.chdir(workdir)
+        try:
+            argv = ["dev", "--no-browser", "--no-reload", "--host", "127.0.0.1", "--port", str(port)]
+            argv += ["--n-jobs-per-worker", str(STUDIO_JOBS), "--config", str(config)]
+            langgraph_cli.main(argv, standalone_mode=False)
+        except KeyboardInterrupt:
+            pass  # uvicorn shuts down on Ctrl-C, then re-raises it
+        finally:
+            os.chdir(here)
+    print("stopped", file=out)
+    return 0
+
+
+# ---- validity ----------------------------------------------------------------------------------
+
+
+def add_validity_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--tasks", type=Path, nargs="+", action="extend", help="task files, pooled (default: the bundled set)"
+    )
+    p.add_argument("--questions", type=Path, help='more template questions, JSONL {"question": "..."}')
+    p.add_argument("--labelled", type=Path, help='questions with marked answers, JSONL {"task_id", "question", "gold"}')
+    p.add_argument("--oracle", default="offline", help="offline | hybrid | lexical | embedding | <model>")
+    p.add_argument("--judge", nargs="+", action="extend", help="judges to test (default: both offline judges)")
+    p.add_argument("--reward", choices=("default", "evidence"), default="default", help="reward to report")
+    p.add_argument("--no-episodes", action="store_true", help="skip the whole-episode returns")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def cmd_validity(args: argparse.Namespace, out: TextIO) -> int:
+    from .evaluation.validity import (
+        OFFLINE_JUDGES,
+        QUESTION_BANK,
+        format_report,
+        load_bank,
+        load_labelled,
+        run_validity,
+    )
+    from .judge import make_judge
+    from .oracle import make_oracle
+    from .rewards import RewardConfig
+
+    tasks = [t for path in dict.fromkeys(args.tasks or [bundled_tasks_path()]) for t in load_tasks(path).tasks]
+    bank = [*QUESTION_BANK, *(load_bank(args.questions) if args.questions else [])]
+    result = run_validity(
+        tasks,
+        oracle=make_oracle(args.oracle),
+        judges={name: make_judge(name) for name in dict.fromkeys(args.judge or OFFLINE_JUDGES)},
+        cfg=RewardConfig.paper() if args.reward == "evidence" else RewardConfig(),
+        bank=bank,
+        labelled=load_labelled(args.labelled) if args.labelled else None,
+        episodes=not args.no_episodes,
+    )
+    if args.json:
+        json.dump(result, out, indent=1)
+        print(file=out)
+    else:
+        print("\n".join(format_report(result)), file=out)
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
     "tasks": cmd_tasks,
     "run": cmd_run,
     "eval": cmd_eval,
     "collect": cmd_collect,
+    "studio": cmd_studio,
+    "validity": cmd_validity,
 }
 
 

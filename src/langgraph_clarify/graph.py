@@ -41,6 +41,8 @@ from .state import (
     ClarifyState,
     DialogueView,
     Ending,
+    Explicit,
+    Hidden,
     Pending,
     Settings,
     Turn,
@@ -91,11 +93,55 @@ class NoCheckpointerError(RuntimeError):
     """A human-answered graph ran without a checkpointer: its question could never be resumed."""
 
 
+def require_checkpointer(config: RunnableConfig) -> None:
+    """Fail before ``interrupt()`` when the run has no checkpointer: the question could never be resumed."""
+    if not (config.get("configurable") or {}).get("__pregel_checkpointer"):
+        raise NoCheckpointerError(
+            "a person answers through interrupt(), which needs a checkpointer to resume: "
+            "create_clarify_graph(..., user='human', checkpointer=InMemorySaver()) or serve the graph "
+            "with `langgraph dev` / `clarify studio`, which bring their own"
+        )
+
+
+def oracle_turn(
+    question: str,
+    reply: OracleReply,
+    turns: list[Turn],
+    hidden: list[Hidden],
+    explicit: Explicit,
+    reward: RewardConfig,
+    asker_call_id: str | None,
+) -> Turn:
+    """A question the oracle answered, with its evidence and every reward component (``turns`` came before)."""
+    record = score_turn(len(turns), question, reply.answer, reply.evidence, turns, len(hidden))
+    components = turn_components(question, reply.evidence, turns, hidden, explicit, cfg=reward)
+    record["asker_call_id"] = asker_call_id
+    record["rewards"], record["reward"] = components, combine(components, reward)
+    return record
+
+
+def ending_record(
+    pending: Pending, turns: list[Turn], hidden: list[Hidden], explicit: Explicit, reward: RewardConfig | None
+) -> Ending:
+    """The asker's last decision (STOP or an invalid reply); rewarded only when an oracle answers (``reward``)."""
+    kind: Literal["stop", "invalid"] = "stop" if pending["kind"] == "stop" else "invalid"
+    rewards = ending_components(kind, turns, hidden, explicit, cfg=reward) if reward is not None else None
+    return Ending(
+        kind=kind,
+        turn=len(turns),
+        reply=pending["text"],
+        reason=pending["reason"],
+        asker_call_id=pending["asker_call_id"],
+        rewards=rewards,
+        reward=combine(rewards, reward) if rewards is not None and reward is not None else None,
+    )
+
+
 def _spec(value: ModelLike) -> str | None:
     return value if isinstance(value, str) else None
 
 
-class _Components:
+class Components:
     """Askers, writers and oracles by model string, built on first use and kept (one per string and
     temperature), so one compiled graph serves every model choice without rebuilding clients."""
 
@@ -133,7 +179,7 @@ class _Components:
             return make_writer(target, sampling=sampling, timeout=self.timeout)
         if isinstance(target, Component) or target in (None, "offline", "lexical", "embedding"):
             return make_oracle(target)
-        return LLMOracle(target, sampling=sampling, timeout=self.timeout)  # type: ignore[arg-type]
+        return LLMOracle(target, sampling=sampling, timeout=self.timeout)
 
 
 def _context() -> ClarifyContext | None:
@@ -171,7 +217,7 @@ class _Node(Runnable[Any, Any]):
     def __init__(
         self,
         name: str,
-        components: _Components,
+        components: Components,
         prepare: Callable[[dict[str, Any]], Command[Any] | _Call],
         finish: Callable[[dict[str, Any], Any, list[ModelCall], int | None], Any],
         channel: str,
@@ -234,7 +280,7 @@ def create_clarify_graph(
     defaults: dict[Role, ModelLike] = {"asker": asker, "writer": writer}
     if not human:
         defaults["oracle"] = user
-    components = _Components(defaults, timeout)
+    components = Components(defaults, timeout)
     reward_cfg = reward or RewardConfig()
     factory = Settings(
         asker=_spec(asker),
@@ -299,19 +345,9 @@ def create_clarify_graph(
         return Command(goto="ask", update=update)
 
     def ending(state: dict[str, Any], pending: Pending, rewarded: bool) -> Command[Any]:
-        turns = state.get("turns", [])
-        kind: Literal["stop", "invalid"] = "stop" if pending["kind"] == "stop" else "invalid"
-        rewards = ending_components(kind, turns, state.get("hidden", []), state["explicit"]) if rewarded else None
-        record = Ending(
-            kind=kind,
-            turn=len(turns),
-            reply=pending["text"],
-            reason=pending["reason"],
-            asker_call_id=pending["asker_call_id"],
-            rewards=rewards,
-            reward=combine(rewards, reward_cfg) if rewards is not None else None,
-        )
-        reason = "asker_stop" if kind == "stop" else "invalid_reply"
+        turns, hidden = state.get("turns", []), state.get("hidden", [])
+        record = ending_record(pending, turns, hidden, state["explicit"], reward_cfg if rewarded else None)
+        reason = "asker_stop" if record["kind"] == "stop" else "invalid_reply"
         return Command(goto="draft", update={"ending": record, "stop_reason": reason, "pending": None})
 
     def prepare_oracle(state: dict[str, Any]) -> Command[Any] | _Call:
@@ -324,20 +360,14 @@ def create_clarify_graph(
     def finish_oracle(state: dict[str, Any], reply: OracleReply, calls: list[ModelCall], turn: int | None) -> Any:
         pending: Pending = state["pending"]
         turns, hidden = state.get("turns", []), state.get("hidden", [])
-        record: Turn = score_turn(len(turns), pending["text"], reply.answer, reply.evidence, turns, len(hidden))
-        components_ = turn_components(pending["text"], reply.evidence, turns, hidden, state["explicit"])
-        record["asker_call_id"] = pending["asker_call_id"]
-        record["rewards"], record["reward"] = components_, combine(components_, reward_cfg)
+        record = oracle_turn(
+            pending["text"], reply, turns, hidden, state["explicit"], reward_cfg, pending["asker_call_id"]
+        )
         update = {"turns": [record], "pending": None, "calls": calls, "messages": [HumanMessage(reply.answer)]}
         return after_answer(state, update)
 
     def answer_human(state: ClarifyState, config: RunnableConfig) -> Command[Literal["ask", "draft"]]:
-        if not (config.get("configurable") or {}).get("__pregel_checkpointer"):
-            raise NoCheckpointerError(
-                "a person answers through interrupt(), which needs a checkpointer to resume: "
-                "create_clarify_graph(..., user='human', checkpointer=InMemorySaver()) or serve the graph "
-                "with `langgraph dev` / `clarify studio`, which bring their own"
-            )
+        require_checkpointer(config)
         pending = state["pending"]
         assert pending is not None
         if pending["kind"] != "ask":

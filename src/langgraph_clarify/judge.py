@@ -6,10 +6,33 @@
   the score *missing* with the reason, never zero.
 - :class:`OfflineChecklistJudge` needs no LLM. An item is met when some window of one or two draft
   sentences is close to it: cosine >= ``EMBED_THRESHOLD`` with the packaged MiniLM embeddings, or,
-  without the ``embeddings`` extra, at least ``LEXICAL_THRESHOLD`` of the item's content words
-  (words of the explicit part excluded, so restating the prompt earns nothing, unless an item has
-  no other words, e.g. "Book title" when the prompt gives the title). It measures whether
-  the draft *covers* each requirement, not whether it is correct or well written.
+  without the ``embeddings`` extra, at least ``LEXICAL_THRESHOLD`` of the item's content words.
+  It is built not to be fooled by two cheap drafts (validity suite, ``clarify validity``):
+
+  * *Restating the input*: the lexical judge ignores the explicit part's words (an item made only
+    of them, e.g. "Book title" when the prompt gives the title, needs a window that covers them and
+    adds a word of its own); the embedding judge meets an item only with a window closer to it, by
+    ``EMBED_MARGIN``, than anything in the explicit part. On DOLOMITES the direct draft (objective
+    and input) fell from 0.43 to 0.00 on the embedding judge.
+  * *Negating the checklist*: a draft sentence that negates ("Do not include: <item>", "Avoid ...", "we never ...",
+    "the report does not cover ...", or a list under a "Do not include:" line) meets only items that
+    negate too ("Never name individuals"); such drafts fell from 1.00 to 0.00 on both judges.
+
+  Blind spots that remain, each with a draft that fools it:
+
+  * It measures *coverage*, not correctness or quality: "Timeline: a table with UTC timestamps" is
+    met by a draft that says so over a wrong or empty table. The offline writer's full-information
+    draft (the requirements restated as sections) scores ~1.0 without doing the task.
+  * Negation it does not parse: "The timeline was left out." or "Skip the action items." are read
+    as positive and can meet the item they name; "Do not include: never name individuals" (a double
+    negative) meets the item "Never name individuals".
+  * Items the input already satisfies can never be met by the embedding judge, even by a correct
+    draft: for "Book title: a title that reflects the content" when the input gives the title, the
+    explicit part is as close to the item as any draft can be.
+  * The lexical judge misses paraphrases ("an executive overview" for "Summary for executives").
+  * A draft that pastes another task's requirements of the same kind (another report's "Summary:
+    three sentences for executives") meets the items they share.
+  It measures whether the draft *covers* each requirement, not whether it is correct or well written.
 - :class:`AnswerJudge` scores tasks with a gold answer (MediQ, AskBench) by exact option letter,
   read from replies like "The answer is B." or "**Answer: (b)**".
 - :class:`PairwiseJudge` compares two policies' questions and drafts for the same task, judged in
@@ -35,6 +58,7 @@ from .state import render_task
 from .tasks import MaskedTask, split_sentences
 
 EMBED_THRESHOLD = 0.6
+EMBED_MARGIN = 0.05
 LEXICAL_THRESHOLD = 0.5
 
 
@@ -89,8 +113,46 @@ class LLMChecklistJudge(LLMComponent):
         )
 
 
-def _sentences(text: str) -> list[str]:
-    return [s for line in text.splitlines() for s in split_sentences(line)]
+# A sentence that tells what the output must NOT have: a directive at its start ("Do not include: ...",
+# "Avoid ...", "No ...") or a negated verb of containing ("the report does not cover ...").
+_NEGATED = re.compile(
+    r"^\W*(?:do not|don't|does not|doesn't|never|avoid|omit|exclude|leave out|without|no|not|nor|none of)\b"
+    r"|\bnever\b"
+    r"|\b(?:must|should|shall|will|does|do|is|are|need|needs) ?(?:not|n't) (?:be |been )?"
+    r"(?:include|included|contain|contained|cover|covered|have|mention|mentioned|provide|provided|discuss|list|state)",
+    re.I,
+)
+
+
+# A negating lead-in ("Do not include:", "Avoid the following:") negates all that follows it on its line.
+_NEGATED_LEAD = re.compile(r"^\W*(?:do not|don't|never|avoid|omit|exclude|leave out|without)\b[^:.]{0,40}:", re.I)
+
+
+def negated(text: str) -> bool:
+    return _NEGATED.search(text) is not None
+
+
+def _sentences(text: str) -> list[tuple[str, bool]]:
+    """The draft's sentences with their polarity. A negating lead-in ("Do not include: ...") negates
+    the rest of its line; on a line of its own it negates the list under it, up to the next blank
+    line or heading."""
+    out: list[tuple[str, bool]] = []
+    block = False
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            block = False
+        lead = _NEGATED_LEAD.match(stripped) is not None
+        if lead and stripped.endswith(":"):
+            block = True
+        out += [(s, block or lead or negated(s)) for s in split_sentences(line)]
+    return out
+
+
+def _windows(sentences: list[tuple[str, bool]], polarity: bool) -> list[str]:
+    """Sentences of one polarity, alone and as consecutive pairs."""
+    same = [s for s, neg in sentences if neg == polarity]
+    return same + [f"{a} {b}" for a, b in itertools.pairwise(same)]
 
 
 class OfflineChecklistJudge(Component):
@@ -104,38 +166,60 @@ class OfflineChecklistJudge(Component):
         self.method = method
         self.name = f"offline-{method}-judge"
 
-    def _met_lexical(self, task: MaskedTask, sentences: list[str]) -> list[int]:
+    def _met_lexical(self, task: MaskedTask, sentences: list[tuple[str, bool]]) -> list[int]:
         explicit = set(terms(task.explicit_text))
-        windows = sentences + [f"{a} {b}" for a, b in itertools.pairwise(sentences)]
-        window_terms = [set(terms(w)) for w in windows]
         met = []
         for item in task.checklist:
-            wanted = set(terms(item)) - explicit or set(terms(item))
-            best = max((len(wanted & w) / len(wanted) for w in window_terms), default=0.0) if wanted else 0.0
+            windows = [set(terms(w)) for w in _windows(sentences, negated(item))]
+            own = set(terms(item)) - explicit
+            # an item made only of the prompt's words is met by a window that covers them AND adds something
+            wanted, adds = (own, False) if own else (set(terms(item)), True)
+            best = (
+                max((len(wanted & w) / len(wanted) for w in windows if not adds or w - explicit), default=0.0)
+                if wanted
+                else 0.0
+            )
             met.append(int(best >= LEXICAL_THRESHOLD))
         return met
 
-    def _met_embedding(self, task: MaskedTask, sentences: list[str]) -> list[int]:
-        """A two-sentence window is the normalised sum of its sentences' vectors: each sentence is
-        encoded once (encoding the concatenations too cost 2-4 s per long DOLOMITES draft)."""
-        import numpy as np
-
+    def _met_embedding(self, task: MaskedTask, sentences: list[tuple[str, bool]]) -> list[int]:
+        """An item is met by a window of its polarity that is close to it AND closer than anything the
+        explicit part says (by ``EMBED_MARGIN``): restating the input earns nothing. A two-sentence
+        window is the normalised sum of its sentences' vectors, so each sentence is encoded once
+        (encoding the concatenations too cost 2-4 s per long DOLOMITES draft)."""
         from .embeddings import get_encoder
 
-        if not sentences:
-            return [0] * len(task.checklist)
         encoder = get_encoder()
-        vectors = encoder.encode(sentences)
+        items = encoder.encode(task.checklist)
+        given = self._best(encoder, items, [(s, False) for s in _explicit_sentences(task)], False)
+        best = {p: self._best(encoder, items, sentences, p) for p in (False, True)}
+        return [
+            int(best[negated(item)][k] >= max(EMBED_THRESHOLD, given[k] + EMBED_MARGIN))
+            for k, item in enumerate(task.checklist)
+        ]
+
+    @staticmethod
+    def _best(encoder: Any, items: Any, sentences: list[tuple[str, bool]], polarity: bool) -> Any:
+        """Each item's best cosine over the windows of one polarity (-1 when there is none)."""
+        import numpy as np
+
+        same = [s for s, neg in sentences if neg == polarity]
+        if not same:
+            return np.full(len(items), -1.0)
+        vectors = encoder.encode(same)
         pairs = vectors[:-1] + vectors[1:]
         windows = np.vstack([vectors, pairs / np.linalg.norm(pairs, axis=1, keepdims=True)])
-        best = (encoder.encode(task.checklist) @ windows.T).max(axis=1)
-        return [int(b >= EMBED_THRESHOLD) for b in best]
+        return (items @ windows.T).max(axis=1)
 
     def run(self, task: MaskedTask, draft: str) -> tuple[JudgeResult, list[ModelCall]]:
         sentences = _sentences(draft)
         met = (self._met_embedding if self.method == "embedding" else self._met_lexical)(task, sentences)
         result = JudgeResult(method=self.name, score=sum(met) / len(met), met=met, out_of=len(met))
         return result, [offline_call("judge", self.name, draft, str(met))]
+
+
+def _explicit_sentences(task: MaskedTask) -> list[str]:
+    return [s for s, _neg in _sentences(task.explicit_text)]
 
 
 # A letter is an upper-case A-J, or any case inside brackets: "answer is a bit unclear" is no "A".

@@ -7,6 +7,17 @@ Rewards get gamed (BRIEF section 3): a lexical oracle paid the fixed question "W
 <objective> include?" on 88% of real tasks, because procedures restate the objective. So the
 offline oracles, by default, give no credit for words of the question that the explicit part
 already contains (``strict=True``); only what the explicit part does not say counts as evidence.
+
+``make_oracle("offline")`` is :class:`HybridOracle` (MiniLM cosine plus squashed BM25, with a
+calibrated abstain rule): on the validity suite (``clarify validity``, figures in evals/README.md)
+it cites a right sentence for more labelled clinical questions than either part alone, at a
+citation precision above 0.8, and still abstains on questions whose answer is not hidden.
+``lexical`` (BM25) and ``embedding`` (cosine) stay available by name.
+
+The LLM oracle may cite at most ``max_cited`` sentences per answer (default
+:data:`MAX_CITED`, 3): an obedient model told by the question to "cite everything" credited 23
+sentences to one question before the cap. The reward caps what it *credits* separately
+(``RewardConfig.max_cited``).
 """
 
 from __future__ import annotations
@@ -30,6 +41,8 @@ from .llm import Component, LLMComponent, ModelCall, messages, offline_call
 from .state import Explicit, Hidden, render_task
 
 ABSTAIN = "I have nothing to add on that."
+#: Most hidden sentences one LLM-oracle answer may cite (more are dropped, in the model's order).
+MAX_CITED = 3
 
 # Function words plus the scaffolding every question shares: none of them is evidence.
 STOPWORDS = frozenset(
@@ -73,6 +86,37 @@ def _bm25_index(sentences: tuple[str, ...]) -> tuple[list[Counter[str]], float, 
     return docs, avg, Counter(t for d in docs for t in d)
 
 
+def bm25_scores(question: str, explicit: Explicit, hidden: Sequence[Hidden], *, strict: bool = True) -> list[float]:
+    """BM25 (k1=1.2, b=0.75) of the question against each hidden sentence; with ``strict`` the
+    question's terms that occur in the explicit part are ignored."""
+    query = set(terms(question))
+    if strict:
+        query -= explicit_terms(explicit)
+    docs, avg, df = _bm25_index(tuple(h["text"] for h in hidden))
+    n = len(docs)
+    out = []
+    for doc in docs:
+        length = sum(doc.values())
+        score = 0.0
+        for t in query & doc.keys():
+            idf = math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5))
+            tf = doc[t]
+            score += idf * tf * 2.2 / (tf + 1.2 * (0.25 + 0.75 * length / avg))
+        out.append(score)
+    return out
+
+
+def oracle_prompt(
+    question: str, explicit: Explicit, hidden: Sequence[Hidden], max_cited: int = MAX_CITED
+) -> list[BaseMessage]:
+    """What the LLM oracle reads: instructions, the task and the numbered hidden sentences (one system
+    message, the same for every question of an episode), then the question."""
+    listed = "\n".join(f"[{h['index']}] {h['text']}" for h in hidden) or "(none)"
+    context = prompts.ORACLE_CONTEXT.format(task=render_task(explicit), hidden=listed)
+    system = prompts.ORACLE_SYSTEM.format(max_cited=max_cited) + "\n\n" + context
+    return messages(system, prompts.ORACLE_QUESTION.format(question=question))
+
+
 class OracleReply(BaseModel):
     """The oracle's structured output: the answer and the hidden sentences it used."""
 
@@ -81,15 +125,22 @@ class OracleReply(BaseModel):
     can_answer: bool = True
 
 
-def clean_evidence(reply: OracleReply, n_hidden: int) -> OracleReply:
-    """Drop out-of-range and duplicate indices; 'cannot answer' cites nothing."""
+def clean_evidence(reply: OracleReply, n_hidden: int, max_cited: int | None = None) -> OracleReply:
+    """Drop out-of-range and duplicate indices, keep at most ``max_cited``; 'cannot answer' cites nothing.
+
+    A reply that cited only out-of-range indices cannot answer from the hidden sentences: it is
+    marked so (an answer that cites nothing at all keeps the model's own ``can_answer``).
+    """
     if not reply.can_answer:
         return OracleReply(answer=reply.answer or ABSTAIN, evidence=[], can_answer=False)
     seen: list[int] = []
     for i in reply.evidence:
         if 0 <= i < n_hidden and i not in seen:
             seen.append(i)
-    return OracleReply(answer=reply.answer, evidence=seen, can_answer=bool(seen) or reply.can_answer)
+    if max_cited is not None:
+        seen = seen[:max_cited]
+    can_answer = bool(seen) or not reply.evidence
+    return OracleReply(answer=reply.answer or ("" if can_answer else ABSTAIN), evidence=seen, can_answer=can_answer)
 
 
 class RetrievalOracle(Component):
@@ -104,15 +155,23 @@ class RetrievalOracle(Component):
         raise NotImplementedError
 
     def run(self, question: str, explicit: Explicit, hidden: list[Hidden]) -> tuple[OracleReply, list[ModelCall]]:
-        return self.reply(question, hidden, self.scores(question, explicit, hidden) if hidden else [])
+        return self.reply(question, explicit, hidden, self.scores(question, explicit, hidden) if hidden else [])
 
-    def reply(self, question: str, hidden: list[Hidden], scores: list[float]) -> tuple[OracleReply, list[ModelCall]]:
-        """Cite the top-k sentences at or above the threshold; answer with them verbatim."""
+    def select(self, scores: Sequence[float]) -> list[int]:
+        """The sentences to cite: the top-k at or above the threshold."""
         ranked = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
-        cited = sorted(i for i in ranked[: self.top_k] if scores[i] >= self.threshold)
+        return [i for i in ranked[: self.top_k] if scores[i] >= self.threshold]
+
+    def reply(
+        self, question: str, explicit: Explicit, hidden: list[Hidden], scores: list[float]
+    ) -> tuple[OracleReply, list[ModelCall]]:
+        """Cite what :meth:`select` picks; answer with those sentences verbatim. The call is recorded with
+        the prompt an LLM oracle in its place would get."""
+        cited = sorted(self.select(scores))
         answer = " ".join(hidden[i]["text"] for i in cited) or ABSTAIN
         reply = OracleReply(answer=answer, evidence=cited, can_answer=bool(cited))
-        return reply, [offline_call("oracle", self.name, question, answer, reply)]
+        prompt = oracle_prompt(question, explicit, hidden)
+        return reply, [offline_call("oracle", self.name, prompt, reply.model_dump_json(), reply)]
 
 
 class LexicalOracle(RetrievalOracle):
@@ -124,21 +183,7 @@ class LexicalOracle(RetrievalOracle):
     name = "offline-lexical-oracle"
 
     def scores(self, question: str, explicit: Explicit, hidden: Sequence[Hidden]) -> list[float]:
-        query = set(terms(question))
-        if self.strict:
-            query -= explicit_terms(explicit)
-        docs, avg, df = _bm25_index(tuple(h["text"] for h in hidden))
-        n = len(docs)
-        out = []
-        for doc in docs:
-            length = sum(doc.values())
-            score = 0.0
-            for t in query & doc.keys():
-                idf = math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5))
-                tf = doc[t]
-                score += idf * tf * 2.2 / (tf + 1.2 * (0.25 + 0.75 * length / avg))
-            out.append(score)
-        return out
+        return bm25_scores(question, explicit, hidden, strict=self.strict)
 
 
 def strip_explicit(question: str, explicit: Explicit) -> str:
@@ -192,11 +237,15 @@ class EmbeddingOracle(RetrievalOracle):
         text = strip_explicit(question, explicit) if self.strict else question
         return text if terms(text) else None
 
+    def combine(self, question: str, explicit: Explicit, hidden: Sequence[Hidden], cosines: Any) -> list[float]:
+        """The sentence scores from their cosines to the question (here: the cosines themselves)."""
+        return [float(x) for x in cosines]
+
     def scores(self, question: str, explicit: Explicit, hidden: Sequence[Hidden]) -> list[float]:
         text = self.query(question, explicit)
         if text is None:
             return [0.0] * len(hidden)
-        return [float(x) for x in self.hidden_matrix(hidden) @ self.encoder.encode([text])[0]]
+        return self.combine(question, explicit, hidden, self.hidden_matrix(hidden) @ self.encoder.encode([text])[0])
 
     async def arun(
         self, question: str, explicit: Explicit, hidden: list[Hidden]
@@ -204,7 +253,7 @@ class EmbeddingOracle(RetrievalOracle):
         """Like :meth:`run`, but questions of concurrent episodes are encoded in one batch, off the loop."""
         text = self.query(question, explicit)
         if text is None or not hidden:
-            return self.reply(question, hidden, [0.0] * len(hidden))
+            return self.reply(question, explicit, hidden, [0.0] * len(hidden))
         loop = asyncio.get_running_loop()
         if (batcher := self._batchers.get(loop)) is None:
             from .embeddings import MicroBatcher
@@ -217,29 +266,88 @@ class EmbeddingOracle(RetrievalOracle):
             )
         else:
             vector = await batcher.encode(text)
-        return self.reply(question, hidden, [float(x) for x in matrix @ vector])
+        return self.reply(question, explicit, hidden, self.combine(question, explicit, hidden, matrix @ vector))
+
+
+class HybridOracle(EmbeddingOracle):
+    """MiniLM cosine plus ``bm25_weight`` x squashed BM25 (b / (b + 1)), with a calibrated abstain rule.
+
+    Cosine finds paraphrases, BM25 rare exact terms (drug names, lab tests, "CYP450") that MiniLM
+    blurs. Abstain rule: cite the best sentence when its score reaches ``threshold``, or when it
+    reaches ``floor`` and leads the runner-up by ``margin`` (a true answer stands out from a task's
+    other sentences; a question whose answer is not hidden scores them all alike); cite the
+    runner-up too when it is within ``second_within`` of the best and reaches ``threshold``.
+    Calibrated on the labelled MediQ questions and the targeted and template questions of the
+    validity suite (``evaluation.validity``): a plateau, not a knife edge (evals/README.md).
+    Both parts are strict: words of the explicit part are dropped first.
+    """
+
+    name = "offline-hybrid-oracle"
+
+    def __init__(
+        self,
+        *,
+        bm25_weight: float = 0.6,
+        threshold: float = 0.57,
+        floor: float = 0.3,
+        margin: float = 0.12,
+        second_within: float = 0.1,
+        strict: bool = True,
+        cache_size: int = 4096,
+    ):
+        super().__init__(top_k=2, threshold=threshold, strict=strict, cache_size=cache_size)
+        self.bm25_weight, self.floor, self.margin, self.second_within = bm25_weight, floor, margin, second_within
+
+    def combine(self, question: str, explicit: Explicit, hidden: Sequence[Hidden], cosines: Any) -> list[float]:
+        lexical = bm25_scores(question, explicit, hidden, strict=self.strict)
+        return [float(c) + self.bm25_weight * b / (b + 1.0) for c, b in zip(cosines, lexical, strict=True)]
+
+    def select(self, scores: Sequence[float]) -> list[int]:
+        ranked = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
+        if not ranked:
+            return []
+        best = scores[ranked[0]]
+        runner_up = scores[ranked[1]] if len(ranked) > 1 else 0.0
+        if best < self.threshold and not (best >= self.floor and best - runner_up >= self.margin):
+            return []
+        second = len(ranked) > 1 and runner_up >= max(best - self.second_within, self.threshold)
+        return ranked[:2] if second else ranked[:1]
 
 
 class LLMOracle(LLMComponent):
-    """The paper's oracle: an LLM sees E and I, answers from I, and cites indices in the same call."""
+    """The paper's oracle: an LLM sees E and I, answers from I, and cites indices in the same call.
+
+    The prompt asks for at most ``max_cited`` sentences and :func:`clean_evidence` enforces it, so
+    a question that tells the model to "cite everything" cannot be credited the whole task.
+    """
 
     role = "oracle"
     schema = OracleReply
 
+    def __init__(self, model: BaseChatModel | str, *, max_cited: int = MAX_CITED, **options: Any):
+        super().__init__(model, **options)
+        if max_cited < 1:
+            raise ValueError(f"max_cited must be at least 1, got {max_cited}")
+        self.max_cited = max_cited
+
     def prompt(self, question: str, explicit: Explicit, hidden: list[Hidden]) -> list[BaseMessage]:
-        listed = "\n".join(f"[{h['index']}] {h['text']}" for h in hidden) or "(none)"
-        user = prompts.ORACLE_USER.format(task=render_task(explicit), hidden=listed, question=question)
-        return messages(prompts.ORACLE_SYSTEM, user)
+        return oracle_prompt(question, explicit, hidden, self.max_cited)
 
     def finish(self, reply: OracleReply, question: str, explicit: Explicit, hidden: list[Hidden]) -> OracleReply:
-        return clean_evidence(reply, len(hidden))
+        return clean_evidence(reply, len(hidden), self.max_cited)
+
+
+OFFLINE_ORACLES = ("offline", "hybrid", "lexical", "embedding")
 
 
 def make_oracle(spec: Component | BaseChatModel | str | None) -> Component:
-    """``offline``/``lexical`` → BM25; ``embedding`` → packaged MiniLM; else an LLM oracle."""
+    """``offline``/``hybrid`` → :class:`HybridOracle`; ``lexical`` → BM25; ``embedding`` → MiniLM cosine;
+    a model or model string → :class:`LLMOracle`."""
     if isinstance(spec, Component):
         return spec
-    if spec is None or spec in ("offline", "lexical"):
+    if spec is None or spec in ("offline", "hybrid"):
+        return HybridOracle()
+    if spec == "lexical":
         return LexicalOracle()
     if spec == "embedding":
         return EmbeddingOracle()

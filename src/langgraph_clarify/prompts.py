@@ -34,19 +34,22 @@ WRITER_ANSWER_HINT = "\nEnd with one line of the form 'The answer is X.' where X
 
 ORACLE_SYSTEM = """You play the user who gave the task below. You know extra details, listed as \
 numbered hidden sentences. Answer the assistant's question strictly from the hidden sentences: \
-never invent facts, never reveal sentences the question does not ask about, be brief. If no hidden \
-sentence answers the question, say you cannot answer and cite nothing.
+never invent facts, never reveal sentences the question does not ask about, be brief. Cite at most \
+{max_cited} sentences, the ones that answer the question most directly, even if the question asks for \
+everything. If no hidden sentence answers the question, say you cannot answer and cite nothing.
 
-Reply with JSON only: {"answer": "...", "evidence": [indices of the hidden sentences you used], \
-"can_answer": true|false}."""
+Reply with JSON only: {{"answer": "...", "evidence": [indices of the hidden sentences you used], \
+"can_answer": true|false}}."""
 
-ORACLE_USER = """Task as you stated it:
+# The task and the hidden sentences go in the system message, the same for every question of an episode,
+# so a stored episode keeps them once however many questions are asked.
+ORACLE_CONTEXT = """Task as you stated it:
 {task}
 
 Hidden sentences (only you know these):
-{hidden}
+{hidden}"""
 
-Assistant's question: {question}"""
+ORACLE_QUESTION = """Assistant's question: {question}"""
 
 CHECKLIST_SYSTEM = """You grade a written output against a checklist. For each numbered item, \
 decide whether the output meets it (1) or not (0). Be strict: an item is met only if the output \

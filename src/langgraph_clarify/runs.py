@@ -21,6 +21,7 @@ import fcntl
 import json
 import multiprocessing
 import os
+import re
 import signal
 import socket
 import sys
@@ -179,7 +180,17 @@ def read_rows(path: Path) -> Iterator[Row]:
                 yield json.loads(line)
 
 
+_KEY = re.compile(r'^\{"key": ("(?:[^"\\]|\\.)*")')
+
+
 def _key_of(line: str) -> str | None:
+    """The row's key, read from the line's start (rows are written key first) without parsing the whole
+    row; a line cut short by a kill has no closing brace and counts as no row."""
+    if not line.rstrip().endswith("}"):
+        return None
+    match = _KEY.match(line)
+    if match is not None:
+        return str(json.loads(match.group(1)))
     try:
         row = json.loads(line)
     except json.JSONDecodeError:

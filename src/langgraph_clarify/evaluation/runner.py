@@ -23,19 +23,24 @@ from ..episodes import EpisodeResult, arun_episode
 from ..graph import create_clarify_graph
 from ..judge import JudgeResult, ajudge_draft, make_judge
 from ..llm import DEFAULT_TIMEOUT, Component, unknown_spec
+from ..oracle import make_oracle
 from ..runs import RunDir, progress, read_rows, run_in_workers
 from ..tasks import MaskedTask, bundled_tasks_path, load_tasks
+from .agents import PREFIX as AGENT
+from .agents import arun_agent_episode, load_agent
 
 RESULTS = "results.jsonl"
 
 
 @dataclass
 class Policy:
-    """An asker under evaluation. ``budget`` fixes the turn budget (``direct`` never asks)."""
+    """An asker under evaluation. ``budget`` fixes the turn budget (``direct`` never asks). ``agent`` is an
+    existing agent (``agent:package.module:factory``) evaluated whole: its final answer is the draft."""
 
     name: str
     asker: Component | str
     budget: int | None = None
+    agent: Any = None
 
 
 @dataclass
@@ -63,7 +68,7 @@ class EvalConfig:
     retry_failed: bool = False  # with resume: rerun the episodes that failed
 
 
-POLICY_SPECS = ("direct", "offline", "vanilla", "<model string>", "<label>=<policy>")
+POLICY_SPECS = ("direct", "offline", "vanilla", "<model string>", "agent:<module>:<factory>", "<label>=<policy>")
 
 
 def make_policy(spec: str | Policy, llm: str | None, timeout: float | None = DEFAULT_TIMEOUT) -> Policy:
@@ -83,6 +88,8 @@ def make_policy(spec: str | Policy, llm: str | None, timeout: float | None = DEF
         if not llm:
             raise ValueError("policy 'vanilla' needs --llm MODEL (e.g. openai:gpt-4o)")
         return Policy(label, LLMAsker(llm, timeout=timeout))
+    if model.startswith(AGENT):
+        return Policy(label, model, agent=load_agent(model))
     try:
         return Policy(label, LLMAsker(model, timeout=timeout))
     except ValueError as exc:
@@ -176,13 +183,25 @@ async def run_items(
     """Run episodes at most ``concurrency`` at a time; ``emit`` each row the moment it is done."""
     policies = [make_policy(p, cfg.llm, cfg.timeout) for p in cfg.policies]
     judge = make_judge(cfg.judge)
-    graphs = [create_clarify_graph(p.asker, cfg.writer, cfg.oracle, timeout=cfg.timeout) for p in policies]
+    graphs = [
+        None if p.agent is not None else create_clarify_graph(p.asker, cfg.writer, cfg.oracle, timeout=cfg.timeout)
+        for p in policies
+    ]
+    oracle = make_oracle(cfg.oracle) if any(p.agent is not None for p in policies) else None
+
+    async def play(index: int, budget: int, task: MaskedTask) -> EpisodeResult:
+        agent, graph = policies[index].agent, graphs[index]
+        if agent is not None:
+            assert oracle is not None
+            return await arun_agent_episode(agent, task, oracle=oracle, max_turns=budget)
+        return await arun_episode(graph, task, max_turns=budget)
+
     semaphore = asyncio.Semaphore(max(concurrency, 1))
 
     async def one(index: int, budget: int, dataset: str, task: MaskedTask) -> dict[str, Any]:
         async with semaphore:
             started = time.perf_counter()
-            result = await arun_episode(graphs[index], task, max_turns=budget)
+            result = await play(index, budget, task)
             try:
                 verdict = await ajudge_draft(task, result.draft, judge)
             except Exception as exc:  # a judge bug must not lose the episode

@@ -67,13 +67,14 @@ class Generator:
     ``lock`` is held while a batch generates; a trainer updating the same model in place takes it too.
     """
 
-    def __init__(self, model: Any, chat: TokenChat, *, max_batch: int = 8, batch_wait_s: float = 0.005):
+    def __init__(self, model: Any, chat: TokenChat, *, max_batch: int = 8, batch_wait_s: float = 0.02):
         self.model = model
         self.chat = chat
         self.max_batch = max_batch
         self.batch_wait_s = batch_wait_s
         self.lock = threading.Lock()
         self.batches = 0
+        self.largest_batch = 0
         self._queue: queue.Queue[_Request] = queue.Queue()
         self._thread = threading.Thread(target=self._loop, name="hf-generate", daemon=True)
         self._thread.start()
@@ -97,6 +98,7 @@ class Generator:
                 (batch if nxt.sampling == first.sampling else rest).append(nxt)
             for r in rest:
                 self._queue.put(r)
+            self.largest_batch = max(self.largest_batch, len(batch))
             try:
                 results = self.generate([r.prompt for r in batch], first.sampling)
             except BaseException as exc:  # a failed batch fails its requests, never the worker
