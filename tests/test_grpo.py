@@ -28,7 +28,10 @@ FIRST = [Q1, "STOP", Q1, f"{Q1} {Q2}"]
 
 
 # The paper's evidence reward and a format penalty, written out so the figures below do not follow the defaults.
-REWARD = "evidence: 1\nnovelty: 0\ninformation: 0\nstop: 0\nrepeat_penalty: 0\nformat_penalty: 1\nlate_ask_penalty: 0\njudge: 0\n"
+REWARD = (
+    "evidence: 1\nnovelty: 0\ninformation: 0\nstop: 0\nrepeat_penalty: 0\nformat_penalty: 1\nlate_ask_penalty: 0\n"
+    "judge: 0\n"
+)
 # Episode return of each first reply: two cited questions then STOP, STOP at once, a format failure.
 RETURNS = {Q1: 2.0, "STOP": 0.0, f"{Q1} {Q2}": -1.0}
 
