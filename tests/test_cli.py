@@ -130,3 +130,21 @@ def test_human_episode_survives_a_process_restart(tmp_path) -> None:
     )
     assert "A1: Use our SRE template." in second.stdout and "A2: The CTO reads it." in second.stdout
     assert "stop: user_stop" in second.stdout and "--- draft ---" in second.stdout
+
+
+def test_help_of_every_command_states_each_default_once(capsys) -> None:
+    import re
+
+    import pytest
+
+    from langgraph_clarify.cli import COMMANDS
+
+    for command in COMMANDS:
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        assert text.startswith(f"usage: clarify {command}")
+        # one "(default: ...)" per option at most, and none that says nothing
+        for option in re.split(r"\s(?=--[a-z])", text):
+            assert option.count("(default:") <= 1, option
+        assert "(default: None)" not in text and "(default: False)" not in text and "(default: [])" not in text

@@ -32,7 +32,17 @@ _MODELS = " | ".join(MODEL_SPECS)
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Help shows every default and keeps the description's line breaks."""
+    """Help shows every default once and keeps the description's line breaks.
+
+    A help text that already says its default (``(default: the bundled set)``) keeps its wording; defaults
+    that say nothing (None, False for a flag, an empty list) are not printed.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if "(default:" in text or action.default in (None, False, [], argparse.SUPPRESS):
+            return text
+        return super()._get_help_string(action)
 
 
 def _count(kind: str, minimum: int) -> Callable[[str], int]:
