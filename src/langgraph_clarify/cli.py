@@ -79,7 +79,9 @@ def _add_timeout(p: argparse.ArgumentParser) -> None:
 
 
 def _add_task_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--tasks", type=Path, default=bundled_tasks_path(), help="task file (JSONL)")
+    p.add_argument(
+        "--tasks", type=Path, default=bundled_tasks_path(), help="task file (JSONL) (default: the bundled tasks)"
+    )
     p.add_argument("--format", choices=FORMATS, help="task file format (default: detected from the first row)")
     p.add_argument("--skip-invalid", action="store_true", help="skip and report bad rows instead of failing")
 
