@@ -23,7 +23,7 @@ import hashlib
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -155,16 +155,21 @@ def targeted_figures(tasks: Sequence[MaskedTask], oracle: Component, cfg: Reward
     }
 
 
-def load_labelled(path: str | Path) -> list[dict[str, Any]]:
-    """Questions with marked answers; each line ``{"task_id", "question", "gold": [indices]}``."""
-    rows = []
+def _json_lines(path: str | Path) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed value) of each non-blank line; invalid JSON is an error naming file and line."""
     for lineno, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            yield lineno, json.loads(line)
         except json.JSONDecodeError as exc:
             raise ValueError(f"{path}:{lineno}: invalid JSON: {exc.msg}") from None
+
+
+def load_labelled(path: str | Path) -> list[dict[str, Any]]:
+    """Questions with marked answers; each line ``{"task_id", "question", "gold": [indices]}``."""
+    rows = []
+    for lineno, row in _json_lines(path):
         ok = isinstance(row, dict) and isinstance(row.get("task_id"), str) and isinstance(row.get("question"), str)
         gold = row.get("gold") if isinstance(row, dict) else None
         if not ok or not isinstance(gold, list) or not all(isinstance(i, int) for i in gold):
@@ -176,13 +181,7 @@ def load_labelled(path: str | Path) -> list[dict[str, Any]]:
 def load_bank(path: str | Path) -> list[TemplateQuestion]:
     """Template questions, one ``{"question": "..."}`` per line (optional ``"kind"``)."""
     out = []
-    for lineno, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}:{lineno}: invalid JSON: {exc.msg}") from None
+    for lineno, row in _json_lines(path):
         if not isinstance(row, dict) or not isinstance(row.get("question"), str) or not row["question"].strip():
             raise ValueError(f'{path}:{lineno}: expected {{"question": "..."}}')
         kind = row.get("kind", "custom")
