@@ -220,10 +220,14 @@ def test_tasks_with_overlong_prompts_are_left_out(tiny_dir, tmp_path, capsys) ->
     assert lengths[0] > 10
 
 
-def test_a_time_budget_stops_after_the_step_that_reaches_it(tiny_dir, tmp_path, monkeypatch) -> None:
+def test_a_time_budget_stops_after_the_step_that_reaches_it(tiny_dir, tmp_path, monkeypatch, capsys) -> None:
     scripted(monkeypatch, ["STOP"])
     history = PPOTrainer(config(tiny_dir, tmp_path, max_steps=5, time_budget_s=0.01), tasks=TASKS).train()
     assert [m["step"] for m in history] == [1] and (tmp_path / "checkpoint-1").is_dir()
+    # the progress bar shows the steps done out of max_steps and the last step's reward
+    bar = capsys.readouterr().err.replace("\r", "\n")
+    assert history[0]["reward_mean"] < 0  # STOP at once, with everything still hidden, is penalised
+    assert "ppo:" in bar and "1/5" in bar and f"reward {history[0]['reward_mean']:.3f} questions 0.00" in bar
 
 
 # ---- the vLLM weight-sync seam against a fake server -------------------------------------------------

@@ -333,15 +333,17 @@ def fewer_collections(gen0: int = 50_000) -> Iterator[None]:
 class _NoBar:
     def update(self, n: int) -> None: ...
 
+    def set_postfix_str(self, text: str) -> None: ...
+
     def close(self) -> None: ...
 
 
-def progress(total: int, initial: int, enabled: bool, desc: str = "episodes") -> Any:
-    """A tqdm bar on stderr (or nothing, when disabled or tqdm is missing)."""
+def progress(total: int, initial: int, enabled: bool, desc: str = "episodes", unit: str = "ep") -> Any:
+    """A tqdm bar on stderr (or nothing, when disabled or tqdm is missing); ``total`` counts what is left."""
     if not enabled:
         return _NoBar()
     try:
         from tqdm import tqdm
     except ImportError:
         return _NoBar()
-    return tqdm(total=total + initial, initial=initial, desc=desc, unit="ep", file=sys.stderr)
+    return tqdm(total=total + initial, initial=initial, desc=desc, unit=unit, file=sys.stderr)

@@ -40,6 +40,7 @@ from typing import Any, Literal
 
 from ..episodes import EpisodeResult, arun_episode
 from ..rewards import RewardConfig
+from ..runs import progress
 from ..tasks import MaskedTask
 from .rollouts import Decision, ExportError, decisions, episode_tensors, load_task_files
 from .weights import InProcessSync, LoRAAdapterSync, NCCLSync, WeightSync
@@ -199,6 +200,9 @@ class PPOConfig:
     )
     save_episodes: bool = field(
         default=True, metadata={"help": "append every episode (questions, answers, rewards) to episodes.jsonl"}
+    )
+    progress: bool = field(
+        default=True, metadata={"help": "a progress bar over steps on stderr (main process) with the last reward"}
     )
 
     def __post_init__(self) -> None:
@@ -769,10 +773,19 @@ class PPOTrainer:
         if self.step == 0:
             self._push()  # a served generator starts from the initial weights too
         history = []
+        shown = self.cfg.progress and self.accelerator.is_main_process
+        bar = progress(self.total_steps - self.step, self.step, shown, desc="ppo", unit="step")
         while self.step < self.total_steps:
-            history.append(self.train_step())
+            metrics = self.train_step()
+            history.append(metrics)
+            bar.set_postfix_str(
+                f"reward {metrics['reward_mean']:.3f} questions {metrics['question_share']:.2f} "
+                f"step {metrics['step_s']:.0f}s"
+            )
+            bar.update(1)
             if self.cfg.time_budget_s is not None and time.monotonic() - started >= self.cfg.time_budget_s:
                 break
+        bar.close()
         self.save()
         self.accelerator.end_training()
         return history
