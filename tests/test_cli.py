@@ -148,3 +148,6 @@ def test_help_of_every_command_states_each_default_once(capsys) -> None:
         for option in re.split(r"\s(?=--[a-z])", text):
             assert option.count("(default:") <= 1, option
         assert "(default: None)" not in text and "(default: False)" not in text and "(default: [])" not in text
+    with pytest.raises(SystemExit):
+        main(["eval", "--help"])
+    assert "bootstrap intervals (default: 0)" in " ".join(capsys.readouterr().out.split())  # 0 is not False

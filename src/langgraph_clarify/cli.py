@@ -40,7 +40,9 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescription
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         text = action.help or ""
-        if "(default:" in text or action.default in (None, False, [], argparse.SUPPRESS):
+        default = action.default
+        silent = default is None or default is False or default is argparse.SUPPRESS or default == []
+        if "(default:" in text or silent:  # identity: a default of 0 is worth showing, False is not
             return text
         return super()._get_help_string(action)
 
