@@ -30,7 +30,7 @@ from typing import Any
 from langgraph_clarify.episodes import episode_input
 from langgraph_clarify.evaluation.validity import TemplateQuestion, targeted_figures, template_figures
 from langgraph_clarify.oracle import LexicalOracle, make_oracle
-from langgraph_clarify.rewards import RewardConfig
+from langgraph_clarify.rewards import RewardConfig, normalize_question
 from langgraph_clarify.rl.rollouts import load_task_files
 from langgraph_clarify.runs import read_rows
 from langgraph_clarify.tasks import MaskedTask
@@ -41,10 +41,6 @@ _SAMPLE = re.compile(r"-s\d+$")
 def _mean(values: Iterable[float]) -> float | None:
     items = list(values)
     return sum(items) / len(items) if items else None
-
-
-def _norm(question: str) -> str:
-    return " ".join(re.findall(r"[a-z0-9]+", question.lower()))
 
 
 def _cites(oracle: LexicalOracle, question: str, task: MaskedTask) -> bool:
@@ -61,7 +57,7 @@ def policy_figures(rows: list[dict[str, Any]], tasks: dict[str, MaskedTask]) -> 
     decisions = sum(len(r.get("turns") or []) + (1 if r.get("ending") else 0) for r in ok)
     invalid = sum(1 for r in ok if (r.get("ending") or {}).get("kind") == "invalid")
     judged = [r["judge"]["score"] for r in ok if (r.get("judge") or {}).get("score") is not None]
-    distinct = len({_norm(q) for q, _, _ in questions})
+    distinct = len({normalize_question(q) for q, _, _ in questions})
     return {
         "episodes": len(ok),
         "failed": len(rows) - len(ok),
@@ -77,7 +73,7 @@ def policy_figures(rows: list[dict[str, Any]], tasks: dict[str, MaskedTask]) -> 
         "coverage": _mean(float(r.get("coverage") or 0.0) for r in ok),
         "draft_score": _mean(judged),
         "distinct_per_100": 100.0 * distinct / len(questions) if questions else None,
-        "top_questions": Counter(_norm(q) for q, _, _ in questions).most_common(10),
+        "top_questions": Counter(normalize_question(q) for q, _, _ in questions).most_common(10),
         "_questions": [q for q, _, _ in questions],
     }
 
